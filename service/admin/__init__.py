@@ -1,0 +1,1 @@
+"""User administration for admins (`/api/admin/users`): list, change role, deactivate."""

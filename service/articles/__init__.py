@@ -1,0 +1,1 @@
+"""Articles, the feed and favourites (`/api/articles`)."""

@@ -1,0 +1,148 @@
+"""`/api/articles`, `/api/articles/feed`, `/api/articles/{slug}` and its `/favorite`, and `/api/tags`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from service.articles import schemas, service
+from service.articles.repository import ArticleFilter
+from service.auth.dependencies import CurrentUser, EditorUser, OptionalUser
+from service.db import SessionDep
+from service.errors import error_responses
+
+router = APIRouter(tags=["Articles"])
+
+MAX_LIMIT = 100
+MAX_OFFSET = 2**31 - 1
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="The number of articles to return")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="The number of articles to skip")]
+Slug = Annotated[str, Path(description="The article's slug")]
+
+
+@router.get(
+    "/articles",
+    operation_id="GetArticles",
+    summary="Get recent articles globally",
+    description="Most recent first; filter by `tag`, `author` or `favorited` (a username). Auth optional.",
+    response_model=schemas.MultipleArticlesResponse,
+    responses=error_responses(401, 422),
+)
+async def list_articles(
+    session: SessionDep,
+    viewer: OptionalUser,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    author: Annotated[str | None, Query(max_length=64)] = None,
+    favorited: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> schemas.MultipleArticlesResponse:
+    filters = ArticleFilter(tag=tag, author=author, favorited=favorited)
+    return await service.list_articles(session=session, filters=filters, viewer=viewer, limit=limit, offset=offset)
+
+
+@router.get(
+    "/articles/feed",
+    operation_id="GetArticlesFeed",
+    summary="Get recent articles from users you follow",
+    response_model=schemas.MultipleArticlesResponse,
+    responses=error_responses(401, 422),
+)
+async def feed(
+    session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offset: Offset = 0
+) -> schemas.MultipleArticlesResponse:
+    filters = ArticleFilter(feed_of=viewer.id)
+    return await service.list_articles(session=session, filters=filters, viewer=viewer, limit=limit, offset=offset)
+
+
+@router.post(
+    "/articles",
+    operation_id="CreateArticle",
+    summary="Create an article",
+    status_code=201,
+    response_model=schemas.SingleArticleResponse,
+    responses=error_responses(401, 403, 409, 422),
+)
+async def create_article(
+    body: schemas.NewArticleRequest, session: SessionDep, author: EditorUser
+) -> schemas.SingleArticleResponse:
+    return schemas.SingleArticleResponse(article=await service.create(session=session, author=author, data=body.article))
+
+
+@router.get(
+    "/articles/{slug}",
+    operation_id="GetArticle",
+    summary="Get an article",
+    response_model=schemas.SingleArticleResponse,
+    responses=error_responses(401, 404, 422),
+)
+async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> schemas.SingleArticleResponse:
+    return schemas.SingleArticleResponse(article=await service.get(session=session, slug=slug, viewer=viewer))
+
+
+@router.put(
+    "/articles/{slug}",
+    operation_id="UpdateArticle",
+    summary="Update an article",
+    description="The author (an editor) or an admin. A new title gives the article a new slug.",
+    response_model=schemas.SingleArticleResponse,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def update_article(
+    slug: Slug, body: schemas.UpdateArticleRequest, session: SessionDep, user: CurrentUser
+) -> schemas.SingleArticleResponse:
+    article = await service.update(session=session, slug=slug, user=user, data=body.article)
+    return schemas.SingleArticleResponse(article=article)
+
+
+@router.delete(
+    "/articles/{slug}",
+    operation_id="DeleteArticle",
+    summary="Delete an article",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def delete_article(slug: Slug, session: SessionDep, user: CurrentUser) -> Response:
+    await service.delete(session=session, slug=slug, user=user)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/articles/{slug}/favorite",
+    operation_id="CreateArticleFavorite",
+    summary="Favorite an article",
+    tags=["Favorites"],
+    response_model=schemas.SingleArticleResponse,
+    responses=error_responses(401, 404, 409, 422),
+)
+async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> schemas.SingleArticleResponse:
+    return schemas.SingleArticleResponse(article=await service.favorite(session=session, slug=slug, user=user, on=True))
+
+
+@router.delete(
+    "/articles/{slug}/favorite",
+    operation_id="DeleteArticleFavorite",
+    summary="Unfavorite an article",
+    tags=["Favorites"],
+    response_model=schemas.SingleArticleResponse,
+    responses=error_responses(401, 404, 409, 422),
+)
+async def unfavorite(slug: Slug, session: SessionDep, user: CurrentUser) -> schemas.SingleArticleResponse:
+    return schemas.SingleArticleResponse(
+        article=await service.favorite(session=session, slug=slug, user=user, on=False)
+    )
+
+
+@router.get(
+    "/tags",
+    operation_id="GetTags",
+    summary="Get tags",
+    tags=["Tags"],
+    response_model=schemas.TagsResponse,
+    responses=error_responses(422),
+)
+async def get_tags(session: SessionDep) -> schemas.TagsResponse:
+    return await service.tags(session=session)

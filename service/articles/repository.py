@@ -1,0 +1,211 @@
+"""SQL for articles, tags and favourites.
+
+Listing is a fixed number of statements whatever the page size or filter: one COUNT, one SELECT of
+the page (author, `favorited` and `following` included as correlated EXISTS), one SELECT of the
+page's tags. Writes that can race (new tags, favourites) are `INSERT ... ON CONFLICT DO NOTHING`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, Select, delete, exists, false, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from service.db import insert_or_ignore
+from service.models import Article, ArticleTag, Favorite, Follow, Tag, User
+from service.models.base import utcnow
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    tag: str | None = None
+    author: str | None = None
+    favorited: str | None = None
+    feed_of: int | None = None
+
+
+def _columns(viewer_id: int | None, *, with_body: bool) -> Select[Any]:
+    if viewer_id is None:
+        favorited: Any = false()
+        following: Any = false()
+    else:
+        favorited = exists().where(Favorite.article_id == Article.id, Favorite.user_id == viewer_id)
+        following = exists().where(Follow.followee_id == Article.author_id, Follow.follower_id == viewer_id)
+    columns: list[Any] = [
+        Article.id,
+        Article.slug,
+        Article.title,
+        Article.description,
+        Article.created_at,
+        Article.updated_at,
+        Article.favorites_count,
+        Article.author_id,
+        User.username.label("author_username"),
+        User.bio.label("author_bio"),
+        User.image.label("author_image"),
+        favorited.label("favorited"),
+        following.label("following"),
+    ]
+    if with_body:
+        columns.append(Article.body)
+    return select(*columns).join(User, User.id == Article.author_id)
+
+
+def _where(query: Select[Any], filters: ArticleFilter) -> Select[Any]:
+    if filters.tag is not None:
+        query = query.where(
+            exists()
+            .where(ArticleTag.article_id == Article.id, ArticleTag.tag_id == Tag.id, Tag.name == filters.tag)
+        )
+    if filters.author is not None:
+        author = aliased(User)
+        query = query.where(
+            exists().where(author.id == Article.author_id, author.username == filters.author)
+        )
+    if filters.favorited is not None:
+        fan = aliased(User)
+        query = query.where(
+            exists().where(
+                Favorite.article_id == Article.id, Favorite.user_id == fan.id, fan.username == filters.favorited
+            )
+        )
+    if filters.feed_of is not None:
+        query = query.where(
+            exists().where(Follow.follower_id == filters.feed_of, Follow.followee_id == Article.author_id)
+        )
+    return query
+
+
+async def count(session: AsyncSession, filters: ArticleFilter) -> int:
+    query = _where(select(func.count()).select_from(Article), filters)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def page(
+    session: AsyncSession, filters: ArticleFilter, *, viewer_id: int | None, limit: int, offset: int
+) -> Sequence[Row[Any]]:
+    query = (
+        _where(_columns(viewer_id, with_body=False), filters)
+        .order_by(Article.created_at.desc(), Article.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await session.execute(query)).all()
+
+
+async def get_by_slug(session: AsyncSession, slug: str, *, viewer_id: int | None) -> Row[Any] | None:
+    query = _columns(viewer_id, with_body=True).where(Article.slug == slug)
+    return (await session.execute(query)).first()
+
+
+async def find_for_edit(session: AsyncSession, slug: str) -> Row[Any] | None:
+    query = select(Article.id, Article.author_id, Article.title).where(Article.slug == slug)
+    return (await session.execute(query)).first()
+
+
+async def tags_of(session: AsyncSession, article_ids: Sequence[int]) -> dict[int, list[str]]:
+    if not article_ids:
+        return {}
+    query = (
+        select(ArticleTag.article_id, Tag.name)
+        .join(Tag, Tag.id == ArticleTag.tag_id)
+        .where(ArticleTag.article_id.in_(article_ids))
+        .order_by(ArticleTag.article_id, ArticleTag.position)
+    )
+    tags: dict[int, list[str]] = defaultdict(list)
+    for article_id, name in await session.execute(query):
+        tags[article_id].append(name)
+    return tags
+
+
+async def insert(
+    session: AsyncSession, *, slug: str, title: str, description: str, body: str, author_id: int
+) -> int | None:
+    """Insert an article; None when the slug is already taken (the caller picks another)."""
+    now = utcnow()
+    statement = (
+        insert_or_ignore(session, Article, index_elements=["slug"])
+        .values(
+            slug=slug,
+            title=title,
+            description=description,
+            body=body,
+            author_id=author_id,
+            favorites_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Article.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def update_fields(session: AsyncSession, article_id: int, values: dict[str, Any]) -> bool:
+    """Update an article; False when the new slug is already taken."""
+    if "slug" in values:
+        taken = await session.execute(
+            select(Article.id).where(Article.slug == values["slug"], Article.id != article_id)
+        )
+        if taken.first() is not None:
+            return False
+    await session.execute(update(Article).where(Article.id == article_id).values(updated_at=utcnow(), **values))
+    return True
+
+
+async def set_tags(session: AsyncSession, article_id: int, names: Sequence[str]) -> None:
+    await session.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id))
+    if not names:
+        return
+    # Sorted, so two transactions adding the same new tags lock them in the same order.
+    await session.execute(
+        insert_or_ignore(session, Tag, index_elements=["name"]), [{"name": name} for name in sorted(set(names))]
+    )
+    ids = dict((await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))).tuples().all())
+    await session.execute(
+        ArticleTag.__table__.insert(),
+        [{"article_id": article_id, "tag_id": ids[name], "position": i} for i, name in enumerate(names)],
+    )
+
+
+async def delete_article(session: AsyncSession, article_id: int) -> None:
+    await session.execute(delete(Article).where(Article.id == article_id))
+
+
+async def favorite(session: AsyncSession, *, user_id: int, article_id: int) -> None:
+    inserted = await session.execute(
+        insert_or_ignore(session, Favorite)
+        .values(user_id=user_id, article_id=article_id)
+        .returning(Favorite.article_id)
+    )
+    if inserted.first() is not None:
+        await session.execute(
+            update(Article).where(Article.id == article_id).values(favorites_count=Article.favorites_count + 1)
+        )
+
+
+async def unfavorite(session: AsyncSession, *, user_id: int, article_id: int) -> None:
+    deleted = await session.execute(
+        delete(Favorite)
+        .where(Favorite.user_id == user_id, Favorite.article_id == article_id)
+        .returning(Favorite.article_id)
+    )
+    if deleted.first() is not None:
+        await session.execute(
+            update(Article).where(Article.id == article_id).values(favorites_count=Article.favorites_count - 1)
+        )
+
+
+async def tags_in_use(session: AsyncSession) -> list[str]:
+    """Every tag some article carries, the most used first."""
+    query = (
+        select(Tag.name)
+        .join(ArticleTag, ArticleTag.tag_id == Tag.id)
+        .group_by(Tag.id, Tag.name)
+        .order_by(func.count().desc(), Tag.name)
+    )
+    return list((await session.execute(query)).scalars().all())

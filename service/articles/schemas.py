@@ -1,0 +1,75 @@
+"""Article bodies on the wire: the single article with its body, list items without it (spec 2024-08)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from service.schemas import NotBlank, Profile, Timestamp, WireModel
+
+MAX_TAGS = 20
+
+TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+def _unique_in_order(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS), AfterValidator(_unique_in_order)]
+Title = Annotated[str, Field(min_length=1, max_length=255), NotBlank]
+Description = Annotated[str, Field(min_length=1, max_length=1000), NotBlank]
+Body = Annotated[str, Field(min_length=1, max_length=100_000), NotBlank]
+
+
+class NewArticle(WireModel):
+    title: Title
+    description: Description
+    body: Body
+    tag_list: TagList = []
+
+
+class NewArticleRequest(WireModel):
+    article: NewArticle
+
+
+class UpdateArticle(WireModel):
+    title: Title | None = None
+    description: Description | None = None
+    body: Body | None = None
+    # Left out (or null), the tags stay as they were; [] removes them all.
+    tag_list: TagList | None = None
+
+
+class UpdateArticleRequest(WireModel):
+    article: UpdateArticle
+
+
+class ArticleListItem(WireModel):
+    slug: str
+    title: str
+    description: str
+    tag_list: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
+    favorited: bool
+    favorites_count: int
+    author: Profile
+
+
+class Article(ArticleListItem):
+    body: str
+
+
+class SingleArticleResponse(WireModel):
+    article: Article
+
+
+class MultipleArticlesResponse(WireModel):
+    articles: list[ArticleListItem]
+    articles_count: int
+
+
+class TagsResponse(WireModel):
+    tags: list[str]

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: Argon2id passwords, JWTs, and the dependencies that check them."""

@@ -1,0 +1,1 @@
+"""Comments on articles (`/api/articles/{slug}/comments`)."""

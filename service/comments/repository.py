@@ -1,0 +1,55 @@
+"""SQL for comments: one statement lists an article's comments with their authors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, delete, exists, false, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.models import Comment, Follow, User
+from service.models.base import utcnow
+
+
+def _select(viewer_id: int | None) -> Any:
+    following: Any = (
+        false()
+        if viewer_id is None
+        else exists().where(Follow.followee_id == Comment.author_id, Follow.follower_id == viewer_id)
+    )
+    return select(
+        Comment.id,
+        Comment.body,
+        Comment.created_at,
+        Comment.updated_at,
+        Comment.article_id,
+        Comment.author_id,
+        User.username.label("author_username"),
+        User.bio.label("author_bio"),
+        User.image.label("author_image"),
+        following.label("following"),
+    ).join(User, User.id == Comment.author_id)
+
+
+async def for_article(session: AsyncSession, article_id: int, *, viewer_id: int | None) -> Sequence[Row[Any]]:
+    query = _select(viewer_id).where(Comment.article_id == article_id).order_by(Comment.created_at.desc(), Comment.id.desc())
+    return (await session.execute(query)).all()
+
+
+async def get(session: AsyncSession, comment_id: int, *, viewer_id: int | None) -> Row[Any] | None:
+    return (await session.execute(_select(viewer_id).where(Comment.id == comment_id))).first()
+
+
+async def insert(session: AsyncSession, *, article_id: int, author_id: int, body: str) -> int:
+    now = utcnow()
+    result = await session.execute(
+        Comment.__table__.insert()
+        .values(article_id=article_id, author_id=author_id, body=body, created_at=now, updated_at=now)
+        .returning(Comment.id)
+    )
+    return int(result.scalar_one())
+
+
+async def delete_comment(session: AsyncSession, comment_id: int) -> None:
+    await session.execute(delete(Comment).where(Comment.id == comment_id))

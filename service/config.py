@@ -1,0 +1,75 @@
+"""Settings, read once from the environment (prefix INKWELL_), so every process agrees on them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET = "inkwell-development-secret-do-not-use-in-production"
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INKWELL_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", description="development, staging, production, test")
+    database_url: str = "sqlite+aiosqlite:///var/inkwell.db"
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_pool_timeout: float = Field(10.0, gt=0)
+    db_echo: bool = False
+
+    secret_key: str = DEV_SECRET
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+
+    # Argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_cost_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(4, ge=1)
+
+    default_role: Role = Role.editor
+    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_development_secret(self) -> Settings:
+        if self.environment not in {"development", "test"} and self.secret_key == DEV_SECRET:
+            raise ValueError(
+                "INKWELL_SECRET_KEY still holds the development default; "
+                f"set a real secret to run with INKWELL_ENVIRONMENT={self.environment}"
+            )
+        if self.environment not in {"development", "test"} and len(self.secret_key) < 32:
+            raise ValueError("INKWELL_SECRET_KEY must be at least 32 characters outside development")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

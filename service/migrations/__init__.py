@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `inkwell migrate` works from an installed wheel."""

@@ -1,0 +1,1 @@
+"""Profiles and follows (`/api/profiles/{username}`)."""

@@ -1,0 +1,1 @@
+"""Registration, login and the current user (`/api/users`, `/api/user`, `/api/token`)."""

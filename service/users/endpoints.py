@@ -1,0 +1,91 @@
+"""`/api/users`, `/api/users/login`, `/api/user` and the OAuth2 `/api/token`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+
+from service.auth.dependencies import CurrentUser, SettingsDep
+from service.db import SessionDep
+from service.errors import error_responses
+from service.users import schemas, service
+
+router = APIRouter(tags=["User and Authentication"])
+
+
+def _token_of(request: Request) -> str | None:
+    # Echo the caller's own token back, as Conduit servers do, rather than minting a new one.
+    header = request.headers.get("authorization", "")
+    return header.partition(" ")[2].strip() or None
+
+
+@router.post(
+    "/users/login",
+    operation_id="Login",
+    summary="Existing user login",
+    response_model=schemas.UserResponse,
+    responses=error_responses(401, 422),
+)
+async def login(body: schemas.LoginUserRequest, session: SessionDep, settings: SettingsDep) -> schemas.UserResponse:
+    user = await service.authenticate(
+        session=session, settings=settings, login=body.user.email, password=body.user.password
+    )
+    return service.user_out(settings, user)
+
+
+@router.post(
+    "/users",
+    operation_id="CreateUser",
+    summary="Register a new user",
+    status_code=201,
+    response_model=schemas.UserResponse,
+    responses=error_responses(409, 422),
+)
+async def register(body: schemas.NewUserRequest, session: SessionDep, settings: SettingsDep) -> schemas.UserResponse:
+    user = await service.register(session=session, settings=settings, data=body.user)
+    return service.user_out(settings, user)
+
+
+@router.get(
+    "/user",
+    operation_id="GetCurrentUser",
+    summary="Get current user",
+    response_model=schemas.UserResponse,
+    responses=error_responses(401, 422),
+)
+async def current_user(request: Request, user: CurrentUser, settings: SettingsDep) -> schemas.UserResponse:
+    return service.user_out(settings, user, _token_of(request))
+
+
+@router.put(
+    "/user",
+    operation_id="UpdateCurrentUser",
+    summary="Update current user",
+    response_model=schemas.UserResponse,
+    responses=error_responses(401, 409, 422),
+)
+async def update_current_user(
+    request: Request, body: schemas.UpdateUserRequest, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> schemas.UserResponse:
+    user = await service.update(session=session, settings=settings, user=user, data=body.user)
+    return service.user_out(settings, user, _token_of(request))
+
+
+@router.post(
+    "/token",
+    operation_id="IssueToken",
+    summary="OAuth2 password flow (Swagger UI's Authorize button)",
+    response_model=schemas.TokenResponse,
+    responses=error_responses(401, 422),
+)
+async def issue_token(
+    username: Annotated[str, Form(min_length=1, max_length=254, description="Email or username")],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> schemas.TokenResponse:
+    user = await service.authenticate(
+        session=session, settings=settings, login=username, password=password, by_username=True
+    )
+    return service.token_out(settings, user)

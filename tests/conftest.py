@@ -1,0 +1,186 @@
+"""Fixtures: a real PostgreSQL migrated once, and per test a transaction that is rolled back.
+
+Set INKWELL_TEST_DATABASE_URL (an asyncpg URL of a role that may create databases) to use an
+existing server; otherwise a private cluster is started for the session and removed after it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.config import Settings
+from service.db import create_engine
+from service.main import create_app
+from service.migrate import upgrade
+from tests.support.postgres import postgres_cluster
+
+TEMPLATE_DB = "inkwell_template"
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    # Cheap Argon2id parameters: the algorithm is the same, the suite is not slowed by its cost.
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": "test-secret-that-is-long-enough-for-hs256-0123456789",
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        "argon2_parallelism": 1,
+        "db_pool_size": 20,
+        "db_max_overflow": 10,
+    } | overrides
+    return Settings(**values)
+
+
+class PostgresServer:
+    """Creates databases on the test server: the template once, then copies of it."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+
+    def url(self, database: str) -> str:
+        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
+
+    def _execute(self, sql: str) -> None:
+        import asyncio
+
+        import asyncpg
+
+        async def run() -> None:
+            url = make_url(self.admin_url)
+            connection = await asyncpg.connect(
+                host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
+            )
+            try:
+                await connection.execute(sql)
+            finally:
+                await connection.close()
+
+        asyncio.run(run())
+
+    def create_template(self) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        self._execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        upgrade(self.url(TEMPLATE_DB))
+
+    def create_database(self, prefix: str = "inkwell_test") -> str:
+        """A new database with the migrated schema, copied from the template in milliseconds."""
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    existing = os.environ.get("INKWELL_TEST_DATABASE_URL")
+    if existing:
+        server = PostgresServer(existing)
+        server.create_template()
+        yield server
+        return
+    with postgres_cluster() as cluster:
+        server = PostgresServer(cluster.url("postgres"))
+        server.create_template()
+        yield server
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: PostgresServer) -> str:
+    return postgres.create_database()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return test_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection per test, inside a transaction that is rolled back at the end."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # The savepoint recipe: each session's commit() releases a SAVEPOINT, the outer transaction stays.
+    return async_sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+    )
+
+
+@pytest.fixture
+async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking data directly, joined to the test's transaction."""
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
+    app = create_app(settings, engine=engine)
+    app.state.sessionmaker = sessionmaker
+    return app
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every SQL statement sent while the test runs, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+async def committing_client(postgres: PostgresServer) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on its own fresh database with real commits and a real pool, for concurrency tests."""
+    url = postgres.create_database("inkwell_live")
+    settings = test_settings(url)
+    app = create_app(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+    finally:
+        await app.state.engine.dispose()
+        postgres.drop_database(url)
