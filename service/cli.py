@@ -53,7 +53,7 @@ def seed(
     users: Annotated[int, typer.Option(min=1, help="Number of users")] = 10,
     articles: Annotated[int, typer.Option(min=0, help="Number of articles")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 42,
-    password: Annotated[str, typer.Option(help="Password of every seeded user")] = "inkwell-demo",
+    password: Annotated[str, typer.Option(help="Password of every seeded user")] = "inkwell-demo",  # noqa: S107 - demo data
 ) -> None:
     """Fill the database with a deterministic demo data set (users, articles, tags, comments, favourites, follows)."""
     from service.seed import SeedSize, run_seed

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_SECRET = "inkwell-development-secret-do-not-use-in-production"
+DEV_SECRET = "inkwell-development-secret-do-not-use-in-production"  # noqa: S105 - refused outside development
 
 
 class Role(StrEnum):

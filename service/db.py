@@ -12,12 +12,15 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
-from service.errors import Conflict, ServiceUnavailable, is_database_outage
+from service.errors import Conflict, ServiceUnavailable, Unprocessable, is_database_outage
+
+# character_not_in_repertoire, untranslatable_character
+_UNSTORABLE_TEXT = {"22021", "22P05"}
 
 
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
@@ -77,6 +80,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.rollback()
             if is_database_outage(exc):
                 raise ServiceUnavailable("database") from exc
+            if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+                # Input validation refuses NUL characters; this is the net under anything it missed.
+                raise Unprocessable({"request": ["contains characters that cannot be stored"]}) from exc
             if isinstance(exc, IntegrityError):
                 # A concurrent request changed the same rows (deleted the article being favourited,
                 # took the slug being set): nothing was written, and trying again is safe.

@@ -126,8 +126,10 @@ def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "string_too_short":
-        return "can't be blank" if ctx.get("min_length") == 1 else (
-            f"is too short (minimum is {ctx.get('min_length')} characters)"
+        return (
+            "can't be blank"
+            if ctx.get("min_length") == 1
+            else (f"is too short (minimum is {ctx.get('min_length')} characters)")
         )
     if kind == "string_too_long":
         return f"is too long (maximum is {ctx.get('max_length')} characters)"
@@ -166,7 +168,9 @@ def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     # The driver raises plain socket errors when the server is not there at all.
-    return isinstance(exc, ConnectionError | TimeoutError | OSError) and not isinstance(exc, FileNotFoundError)
+    return isinstance(exc, ConnectionError | TimeoutError | OSError) and not isinstance(
+        exc, FileNotFoundError
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -181,11 +185,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         errors = {
+            # Starlette's 400 is a body it could not parse at all (bad encoding, broken form data).
+            400: {"body": ["could not be parsed"]},
             404: {"path": ["not found"]},
             405: {"method": ["is not allowed on this path"]},
             413: {"body": ["is too large"]},
         }.get(exc.status_code, {"request": [str(exc.detail)]})
-        return error_response(exc.status_code, errors, exc.headers)
+        status = 422 if exc.status_code == 400 else exc.status_code
+        return error_response(status, errors, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

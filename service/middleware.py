@@ -32,7 +32,9 @@ class BodySizeLimitMiddleware:
                     await self._reject(scope, receive, send, 400, "has an invalid Content-Length")
                     return
                 if declared > self.max_bytes:
-                    await self._reject(scope, receive, send, 413, f"is too large (maximum is {self.max_bytes} bytes)")
+                    await self._reject(
+                        scope, receive, send, 413, f"is too large (maximum is {self.max_bytes} bytes)"
+                    )
                     return
 
         received = 0

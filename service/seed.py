@@ -14,12 +14,57 @@ from service.config import Role, Settings
 from service.db import create_engine, create_sessionmaker
 from service.models import Article, ArticleTag, Comment, Favorite, Follow, Tag, User
 
-_WORDS = (
-    "api async cache cluster commit container database deploy dragon editor engine event feed "
-    "gateway graph index ingress kernel latency log metric migration network node observability "
-    "operator pipeline pod postgres probe query queue replica request rollout schema service "
-    "shard signal slug socket span stream table token trace transaction vector worker"
-).split()
+_WORDS = [
+    "api",
+    "async",
+    "cache",
+    "cluster",
+    "commit",
+    "container",
+    "database",
+    "deploy",
+    "dragon",
+    "editor",
+    "engine",
+    "event",
+    "feed",
+    "gateway",
+    "graph",
+    "index",
+    "ingress",
+    "kernel",
+    "latency",
+    "log",
+    "metric",
+    "migration",
+    "network",
+    "node",
+    "observability",
+    "operator",
+    "pipeline",
+    "pod",
+    "postgres",
+    "probe",
+    "query",
+    "queue",
+    "replica",
+    "request",
+    "rollout",
+    "schema",
+    "service",
+    "shard",
+    "signal",
+    "slug",
+    "socket",
+    "span",
+    "stream",
+    "table",
+    "token",
+    "trace",
+    "transaction",
+    "vector",
+    "worker",
+]
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -90,7 +135,7 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
                 for i in range(size.users)
             ]
             tags = [Tag(name=word) for word in rng.sample(_WORDS, size.tags)]
-            session.add_all(users + tags)
+            session.add_all([*users, *tags])
             await session.flush()
 
             articles: list[Article] = []
@@ -127,7 +172,9 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
                         updated_at=when,
                     )
                 )
-            for user_index, article_index in _pairs(rng, size.favorites, size.users, size.articles, distinct=False):
+            for user_index, article_index in _pairs(
+                rng, size.favorites, size.users, size.articles, distinct=False
+            ):
                 session.add(Favorite(user_id=users[user_index].id, article_id=articles[article_index].id))
             for follower, followee in _pairs(rng, size.follows, size.users, size.users, distinct=True):
                 session.add(Follow(follower_id=users[follower].id, followee_id=users[followee].id))

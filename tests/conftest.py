@@ -6,6 +6,8 @@ existing server; otherwise a private cluster is started for the session and remo
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -40,6 +42,9 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test, when imported
+
+
 class PostgresServer:
     """Creates databases on the test server: the template once, then copies of it."""
 
@@ -50,8 +55,6 @@ class PostgresServer:
         return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
 
     def _execute(self, sql: str) -> None:
-        import asyncio
-
         import asyncpg
 
         async def run() -> None:
@@ -64,7 +67,9 @@ class PostgresServer:
             finally:
                 await connection.close()
 
-        asyncio.run(run())
+        # Its own thread and loop, so sync and async fixtures alike may create databases.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, run()).result()
 
     def create_template(self) -> None:
         self._execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')

@@ -10,10 +10,11 @@ from service.admin import schemas, service
 from service.auth.dependencies import AdminUser
 from service.db import SessionDep
 from service.errors import error_responses
+from service.schemas import NoNul
 
 router = APIRouter(prefix="/admin/users", tags=["Admin"])
 
-Username = Annotated[str, Path(description="The user's username")]
+Username = Annotated[str, Path(description="The user's username"), NoNul]
 
 
 @router.get(
@@ -40,7 +41,9 @@ async def list_users(
     responses=error_responses(401, 403, 404, 422),
 )
 async def get_user(username: Username, session: SessionDep, _admin: AdminUser) -> schemas.AdminUserResponse:
-    return schemas.AdminUserResponse(user=service.admin_user_out(await service.get_user(session=session, username=username)))
+    return schemas.AdminUserResponse(
+        user=service.admin_user_out(await service.get_user(session=session, username=username))
+    )
 
 
 @router.patch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.admin import schemas
+from service.config import Role
 from service.errors import NotFound, Unprocessable
 from service.models import User
 from service.users import repository as users
@@ -16,7 +17,7 @@ def admin_user_out(user: User) -> schemas.AdminUser:
         email=user.email,
         bio=user.bio,
         image=user.image,
-        role=user.role,  # type: ignore[arg-type]
+        role=Role(user.role),
         active=user.is_active,
         created_at=user.created_at,
         updated_at=user.updated_at,

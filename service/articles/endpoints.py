@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from service.articles import schemas, service
-from service.articles.repository import ArticleFilter
 from service.auth.dependencies import CurrentUser, EditorUser, OptionalUser
 from service.db import SessionDep
 from service.errors import error_responses
+from service.schemas import NoNul
 
 router = APIRouter(tags=["Articles"])
 
@@ -19,7 +19,7 @@ MAX_OFFSET = 2**31 - 1
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="The number of articles to return")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="The number of articles to skip")]
-Slug = Annotated[str, Path(description="The article's slug")]
+Slug = Annotated[str, Path(description="The article's slug"), NoNul]
 
 
 @router.get(
@@ -33,14 +33,16 @@ Slug = Annotated[str, Path(description="The article's slug")]
 async def list_articles(
     session: SessionDep,
     viewer: OptionalUser,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    author: Annotated[str | None, Query(max_length=64)] = None,
-    favorited: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    author: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    favorited: Annotated[str | None, Query(max_length=64), NoNul] = None,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> schemas.MultipleArticlesResponse:
-    filters = ArticleFilter(tag=tag, author=author, favorited=favorited)
-    return await service.list_articles(session=session, filters=filters, viewer=viewer, limit=limit, offset=offset)
+    filters = schemas.ArticleFilter(tag=tag, author=author, favorited=favorited)
+    return await service.list_articles(
+        session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
+    )
 
 
 @router.get(
@@ -53,8 +55,10 @@ async def list_articles(
 async def feed(
     session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offset: Offset = 0
 ) -> schemas.MultipleArticlesResponse:
-    filters = ArticleFilter(feed_of=viewer.id)
-    return await service.list_articles(session=session, filters=filters, viewer=viewer, limit=limit, offset=offset)
+    filters = schemas.ArticleFilter(feed_of=viewer.id)
+    return await service.list_articles(
+        session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
+    )
 
 
 @router.post(
@@ -68,7 +72,9 @@ async def feed(
 async def create_article(
     body: schemas.NewArticleRequest, session: SessionDep, author: EditorUser
 ) -> schemas.SingleArticleResponse:
-    return schemas.SingleArticleResponse(article=await service.create(session=session, author=author, data=body.article))
+    return schemas.SingleArticleResponse(
+        article=await service.create(session=session, author=author, data=body.article)
+    )
 
 
 @router.get(
@@ -119,7 +125,9 @@ async def delete_article(slug: Slug, session: SessionDep, user: CurrentUser) -> 
     responses=error_responses(401, 404, 409, 422),
 )
 async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> schemas.SingleArticleResponse:
-    return schemas.SingleArticleResponse(article=await service.favorite(session=session, slug=slug, user=user, on=True))
+    return schemas.SingleArticleResponse(
+        article=await service.favorite(session=session, slug=slug, user=user, on=True)
+    )
 
 
 @router.delete(

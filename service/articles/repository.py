@@ -9,24 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, exists, false, func, select, update
+from sqlalchemy import Row, Select, delete, exists, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from service.articles.schemas import ArticleFilter
 from service.db import insert_or_ignore
 from service.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from service.models.base import utcnow
-
-
-@dataclass(frozen=True)
-class ArticleFilter:
-    tag: str | None = None
-    author: str | None = None
-    favorited: str | None = None
-    feed_of: int | None = None
 
 
 def _columns(viewer_id: int | None, *, with_body: bool) -> Select[Any]:
@@ -59,19 +51,20 @@ def _columns(viewer_id: int | None, *, with_body: bool) -> Select[Any]:
 def _where(query: Select[Any], filters: ArticleFilter) -> Select[Any]:
     if filters.tag is not None:
         query = query.where(
-            exists()
-            .where(ArticleTag.article_id == Article.id, ArticleTag.tag_id == Tag.id, Tag.name == filters.tag)
+            exists().where(
+                ArticleTag.article_id == Article.id, ArticleTag.tag_id == Tag.id, Tag.name == filters.tag
+            )
         )
     if filters.author is not None:
         author = aliased(User)
-        query = query.where(
-            exists().where(author.id == Article.author_id, author.username == filters.author)
-        )
+        query = query.where(exists().where(author.id == Article.author_id, author.username == filters.author))
     if filters.favorited is not None:
         fan = aliased(User)
         query = query.where(
             exists().where(
-                Favorite.article_id == Article.id, Favorite.user_id == fan.id, fan.username == filters.favorited
+                Favorite.article_id == Article.id,
+                Favorite.user_id == fan.id,
+                fan.username == filters.favorited,
             )
         )
     if filters.feed_of is not None:
@@ -123,7 +116,7 @@ async def tags_of(session: AsyncSession, article_ids: Sequence[int]) -> dict[int
     return tags
 
 
-async def insert(
+async def add_article(
     session: AsyncSession, *, slug: str, title: str, description: str, body: str, author_id: int
 ) -> int | None:
     """Insert an article; None when the slug is already taken (the caller picks another)."""
@@ -153,7 +146,9 @@ async def update_fields(session: AsyncSession, article_id: int, values: dict[str
         )
         if taken.first() is not None:
             return False
-    await session.execute(update(Article).where(Article.id == article_id).values(updated_at=utcnow(), **values))
+    await session.execute(
+        update(Article).where(Article.id == article_id).values(updated_at=utcnow(), **values)
+    )
     return True
 
 
@@ -163,11 +158,12 @@ async def set_tags(session: AsyncSession, article_id: int, names: Sequence[str])
         return
     # Sorted, so two transactions adding the same new tags lock them in the same order.
     await session.execute(
-        insert_or_ignore(session, Tag, index_elements=["name"]), [{"name": name} for name in sorted(set(names))]
+        insert_or_ignore(session, Tag, index_elements=["name"]),
+        [{"name": name} for name in sorted(set(names))],
     )
     ids = dict((await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))).tuples().all())
     await session.execute(
-        ArticleTag.__table__.insert(),
+        insert(ArticleTag),
         [{"article_id": article_id, "tag_id": ids[name], "position": i} for i, name in enumerate(names)],
     )
 
@@ -184,7 +180,9 @@ async def favorite(session: AsyncSession, *, user_id: int, article_id: int) -> N
     )
     if inserted.first() is not None:
         await session.execute(
-            update(Article).where(Article.id == article_id).values(favorites_count=Article.favorites_count + 1)
+            update(Article)
+            .where(Article.id == article_id)
+            .values(favorites_count=Article.favorites_count + 1)
         )
 
 
@@ -196,7 +194,9 @@ async def unfavorite(session: AsyncSession, *, user_id: int, article_id: int) ->
     )
     if deleted.first() is not None:
         await session.execute(
-            update(Article).where(Article.id == article_id).values(favorites_count=Article.favorites_count - 1)
+            update(Article)
+            .where(Article.id == article_id)
+            .values(favorites_count=Article.favorites_count - 1)
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -73,3 +74,13 @@ class MultipleArticlesResponse(WireModel):
 
 class TagsResponse(WireModel):
     tags: list[str]
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Which articles a list shows: Conduit's query filters, or the feed of one user."""
+
+    tag: str | None = None
+    author: str | None = None
+    favorited: str | None = None
+    feed_of: int | None = None

@@ -12,7 +12,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.articles import repository, schemas
-from service.articles.repository import ArticleFilter
+from service.articles.schemas import ArticleFilter
 from service.auth.dependencies import has_role
 from service.config import Role
 from service.errors import Forbidden, NotFound
@@ -36,7 +36,10 @@ def _slug_candidates(title: str) -> list[str]:
 
 def _author(row: Row[Any]) -> Profile:
     return Profile(
-        username=row.author_username, bio=row.author_bio, image=row.author_image, following=bool(row.following)
+        username=row.author_username,
+        bio=row.author_bio,
+        image=row.author_image,
+        following=bool(row.following),
     )
 
 
@@ -83,8 +86,13 @@ async def get(*, session: AsyncSession, slug: str, viewer: User | None) -> schem
 
 async def create(*, session: AsyncSession, author: User, data: schemas.NewArticle) -> schemas.Article:
     for slug in _slug_candidates(data.title):
-        article_id = await repository.insert(
-            session, slug=slug, title=data.title, description=data.description, body=data.body, author_id=author.id
+        article_id = await repository.add_article(
+            session,
+            slug=slug,
+            title=data.title,
+            description=data.description,
+            body=data.body,
+            author_id=author.id,
         )
         if article_id is not None:
             await repository.set_tags(session, article_id, data.tag_list)
@@ -101,7 +109,9 @@ async def _editable(session: AsyncSession, slug: str, user: User) -> Row[Any]:
     return found
 
 
-async def update(*, session: AsyncSession, slug: str, user: User, data: schemas.UpdateArticle) -> schemas.Article:
+async def update(
+    *, session: AsyncSession, slug: str, user: User, data: schemas.UpdateArticle
+) -> schemas.Article:
     found = await _editable(session, slug, user)
     changes = data.model_dump(exclude_unset=True, exclude_none=True, by_alias=False)
     tags = changes.pop("tag_list", None)

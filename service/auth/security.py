@@ -13,14 +13,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from service.config import Settings
 
 # Verified against when the user does not exist, so a login takes as long either way.
-_DUMMY_PASSWORD = "inkwell-timing-equaliser"
+_DUMMY_PASSWORD = "inkwell-timing-equaliser"  # noqa: S105 - not a credential
 
 
 @lru_cache(maxsize=8)
 def _hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
-    return PasswordHasher(
-        time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
-    )
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID)
 
 
 def hasher(settings: Settings) -> PasswordHasher:

@@ -10,10 +10,11 @@ from service.auth.dependencies import CurrentUser, OptionalUser
 from service.comments import schemas, service
 from service.db import SessionDep
 from service.errors import error_responses
+from service.schemas import NoNul
 
 router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
 
-Slug = Annotated[str, Path(description="The article's slug")]
+Slug = Annotated[str, Path(description="The article's slug"), NoNul]
 
 
 @router.get(
@@ -24,7 +25,9 @@ Slug = Annotated[str, Path(description="The article's slug")]
     response_model=schemas.MultipleCommentsResponse,
     responses=error_responses(401, 404, 422),
 )
-async def list_comments(slug: Slug, session: SessionDep, viewer: OptionalUser) -> schemas.MultipleCommentsResponse:
+async def list_comments(
+    slug: Slug, session: SessionDep, viewer: OptionalUser
+) -> schemas.MultipleCommentsResponse:
     return await service.list_for(session=session, slug=slug, viewer=viewer)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, false, select
+from sqlalchemy import Row, delete, exists, false, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import Comment, Follow, User
@@ -33,7 +33,11 @@ def _select(viewer_id: int | None) -> Any:
 
 
 async def for_article(session: AsyncSession, article_id: int, *, viewer_id: int | None) -> Sequence[Row[Any]]:
-    query = _select(viewer_id).where(Comment.article_id == article_id).order_by(Comment.created_at.desc(), Comment.id.desc())
+    query = (
+        _select(viewer_id)
+        .where(Comment.article_id == article_id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
     return (await session.execute(query)).all()
 
 
@@ -41,10 +45,10 @@ async def get(session: AsyncSession, comment_id: int, *, viewer_id: int | None) 
     return (await session.execute(_select(viewer_id).where(Comment.id == comment_id))).first()
 
 
-async def insert(session: AsyncSession, *, article_id: int, author_id: int, body: str) -> int:
+async def add_comment(session: AsyncSession, *, article_id: int, author_id: int, body: str) -> int:
     now = utcnow()
     result = await session.execute(
-        Comment.__table__.insert()
+        insert(Comment)
         .values(article_id=article_id, author_id=author_id, body=body, created_at=now, updated_at=now)
         .returning(Comment.id)
     )

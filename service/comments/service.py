@@ -25,7 +25,10 @@ def _comment(row: Row[Any]) -> schemas.Comment:
         updated_at=row.updated_at,
         body=row.body,
         author=Profile(
-            username=row.author_username, bio=row.author_bio, image=row.author_image, following=bool(row.following)
+            username=row.author_username,
+            bio=row.author_bio,
+            image=row.author_image,
+            following=bool(row.following),
         ),
     )
 
@@ -37,7 +40,9 @@ async def _article_id(session: AsyncSession, slug: str) -> int:
     return int(found.id)
 
 
-async def list_for(*, session: AsyncSession, slug: str, viewer: User | None) -> schemas.MultipleCommentsResponse:
+async def list_for(
+    *, session: AsyncSession, slug: str, viewer: User | None
+) -> schemas.MultipleCommentsResponse:
     article_id = await _article_id(session, slug)
     rows = await repository.for_article(session, article_id, viewer_id=viewer.id if viewer else None)
     return schemas.MultipleCommentsResponse(comments=[_comment(row) for row in rows])
@@ -45,7 +50,9 @@ async def list_for(*, session: AsyncSession, slug: str, viewer: User | None) -> 
 
 async def add(*, session: AsyncSession, slug: str, author: User, data: schemas.NewComment) -> schemas.Comment:
     article_id = await _article_id(session, slug)
-    comment_id = await repository.insert(session, article_id=article_id, author_id=author.id, body=data.body)
+    comment_id = await repository.add_comment(
+        session, article_id=article_id, author_id=author.id, body=data.body
+    )
     row = await repository.get(session, comment_id, viewer_id=author.id)
     assert row is not None
     return _comment(row)

@@ -11,11 +11,11 @@ from service.auth.dependencies import CurrentUser, OptionalUser
 from service.db import SessionDep
 from service.errors import error_responses
 from service.profiles import service
-from service.schemas import Profile
+from service.schemas import NoNul, Profile
 
 router = APIRouter(prefix="/profiles", tags=["Profile"])
 
-UsernamePath = Annotated[str, Path(description="Username of the profile")]
+UsernamePath = Annotated[str, Path(description="Username of the profile"), NoNul]
 
 
 class ProfileResponse(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from service.auth.dependencies import CurrentUser, SettingsDep
 from service.db import SessionDep
 from service.errors import error_responses
+from service.schemas import NoNul
 from service.users import schemas, service
 
 router = APIRouter(tags=["User and Authentication"])
@@ -27,7 +28,9 @@ def _token_of(request: Request) -> str | None:
     response_model=schemas.UserResponse,
     responses=error_responses(401, 422),
 )
-async def login(body: schemas.LoginUserRequest, session: SessionDep, settings: SettingsDep) -> schemas.UserResponse:
+async def login(
+    body: schemas.LoginUserRequest, session: SessionDep, settings: SettingsDep
+) -> schemas.UserResponse:
     user = await service.authenticate(
         session=session, settings=settings, login=body.user.email, password=body.user.password
     )
@@ -42,7 +45,9 @@ async def login(body: schemas.LoginUserRequest, session: SessionDep, settings: S
     response_model=schemas.UserResponse,
     responses=error_responses(409, 422),
 )
-async def register(body: schemas.NewUserRequest, session: SessionDep, settings: SettingsDep) -> schemas.UserResponse:
+async def register(
+    body: schemas.NewUserRequest, session: SessionDep, settings: SettingsDep
+) -> schemas.UserResponse:
     user = await service.register(session=session, settings=settings, data=body.user)
     return service.user_out(settings, user)
 
@@ -66,7 +71,11 @@ async def current_user(request: Request, user: CurrentUser, settings: SettingsDe
     responses=error_responses(401, 409, 422),
 )
 async def update_current_user(
-    request: Request, body: schemas.UpdateUserRequest, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    request: Request,
+    body: schemas.UpdateUserRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> schemas.UserResponse:
     user = await service.update(session=session, settings=settings, user=user, data=body.user)
     return service.user_out(settings, user, _token_of(request))
@@ -80,8 +89,8 @@ async def update_current_user(
     responses=error_responses(401, 422),
 )
 async def issue_token(
-    username: Annotated[str, Form(min_length=1, max_length=254, description="Email or username")],
-    password: Annotated[str, Form(min_length=1, max_length=256)],
+    username: Annotated[str, Form(min_length=1, max_length=254, description="Email or username"), NoNul],
+    password: Annotated[str, Form(min_length=1, max_length=256), NoNul],
     session: SessionDep,
     settings: SettingsDep,
 ) -> schemas.TokenResponse:

@@ -58,7 +58,9 @@ async def taken_fields(
     return errors
 
 
-async def insert(session: AsyncSession, *, username: str, email: str, password_hash: str, role: str) -> User | None:
+async def add_user(
+    session: AsyncSession, *, username: str, email: str, password_hash: str, role: str
+) -> User | None:
     """Insert a user; None when a concurrent registration took the username or email first."""
     statement = (
         insert_or_ignore(session, User)

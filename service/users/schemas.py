@@ -78,5 +78,5 @@ class TokenResponse(BaseModel):
     """OAuth2 token response (RFC 6749 section 5.1), in that standard's snake_case."""
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type
     expires_in: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,14 +27,16 @@ def user_out(settings: Settings, user: User, token: str | None = None) -> schema
 
 
 def token_out(settings: Settings, user: User) -> schemas.TokenResponse:
-    return schemas.TokenResponse(access_token=create_token(settings, user.id), expires_in=settings.jwt_ttl_seconds)
+    return schemas.TokenResponse(
+        access_token=create_token(settings, user.id), expires_in=settings.jwt_ttl_seconds
+    )
 
 
 async def register(*, session: AsyncSession, settings: Settings, data: schemas.NewUser) -> User:
     taken = await repository.taken_fields(session, username=data.username, email=data.email)
     if taken:
         raise Conflict(taken)
-    user = await repository.insert(
+    user = await repository.add_user(
         session,
         username=data.username,
         email=data.email,
@@ -48,7 +52,9 @@ async def register(*, session: AsyncSession, settings: Settings, data: schemas.N
     return user
 
 
-async def authenticate(*, session: AsyncSession, settings: Settings, login: str, password: str, by_username: bool = False) -> User:
+async def authenticate(
+    *, session: AsyncSession, settings: Settings, login: str, password: str, by_username: bool = False
+) -> User:
     if by_username:
         user = await repository.get_by_login(session, login)
     else:
@@ -62,21 +68,27 @@ async def authenticate(*, session: AsyncSession, settings: Settings, login: str,
 
 
 async def update(*, session: AsyncSession, settings: Settings, user: User, data: schemas.UpdateUser) -> User:
-    changes = data.model_dump(exclude_unset=True, by_alias=False)
-    # Required fields may be left out, but not set to null.
-    for field in ("email", "username", "password"):
-        if changes.get(field, ...) is None:
-            changes.pop(field)
-    values: dict[str, object] = {k: v for k, v in changes.items() if k in {"email", "username", "bio", "image"}}
+    # bio and image may be set to null; username, email and password left out or null stay as they are.
+    values: dict[str, Any] = data.model_dump(include={"bio", "image"}, exclude_unset=True)
+    if data.username is not None:
+        values["username"] = data.username
+    if data.email is not None:
+        values["email"] = data.email
     taken = await repository.taken_fields(
-        session, username=values.get("username"), email=values.get("email"), exclude_id=user.id  # type: ignore[arg-type]
+        session, username=data.username, email=data.email, exclude_id=user.id
     )
     if taken:
         raise Conflict(taken)
-    if "password" in changes:
-        values["password_hash"] = await hash_password(settings, changes["password"])
+    if data.password is not None:
+        values["password_hash"] = await hash_password(settings, data.password)
     try:
-        await repository.update_fields(session, user, values)
+        async with session.begin_nested():
+            await repository.update_fields(session, user, values)
     except IntegrityError:
-        raise Conflict({"user": ["username or email has already been taken"]}) from None
+        # A concurrent request took the name or email between the check and the write; the
+        # savepoint is gone, so we can ask again which one.
+        raise Conflict(
+            await repository.taken_fields(session, username=data.username, email=data.email, exclude_id=user.id)
+            or {"username": ["has already been taken"]}
+        ) from None
     return user

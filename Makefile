@@ -1,0 +1,47 @@
+# Inkwell: `make run` serves the API, `make test` runs the whole suite. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := .tools/venv/bin/uv
+RUN := $(UV) run --frozen
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: bootstrap
+bootstrap: ## Install uv and the locked virtualenv (.venv)
+	@scripts/bootstrap.sh
+
+.PHONY: run
+run: bootstrap ## Migrate the embedded SQLite database (var/) and serve on http://127.0.0.1:8000
+	$(RUN) inkwell migrate
+	$(RUN) inkwell serve --host 127.0.0.1 --port 8000
+
+.PHONY: test
+test: ## Run the whole suite (starts its own PostgreSQL)
+	@scripts/bootstrap.sh --test
+	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: bootstrap ## ruff, mypy --strict, import-linter
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+.PHONY: format
+format: bootstrap ## Apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+.PHONY: migrate
+migrate: bootstrap ## Upgrade the configured database (INKWELL_DATABASE_URL) to the latest schema
+	$(RUN) inkwell migrate
+
+.PHONY: seed
+seed: bootstrap ## Fill the configured database with the deterministic demo data set
+	$(RUN) inkwell seed
+
+.PHONY: clean
+clean: ## Remove the virtualenvs, caches and the embedded database
+	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache .hypothesis

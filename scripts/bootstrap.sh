@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need on a fresh machine, and nothing twice:
+# uv (pinned, in .tools/), the locked virtualenv, and with --test the Debian packages the suite starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.9
+UV=.tools/venv/bin/uv
+
+if [ ! -x "$UV" ] || [ "$("$UV" --version | awk '{print $2}')" != "$UV_VERSION" ]; then
+  echo "bootstrap: installing uv $UV_VERSION into .tools/"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet "uv==$UV_VERSION"
+fi
+
+"$UV" sync --frozen --quiet
+
+if [ "${1:-}" = "--test" ]; then
+  missing=()
+  compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+  command -v runuser >/dev/null || missing+=(util-linux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]} (Debian packages)"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
