@@ -7,6 +7,7 @@ unknown routes, malformed bodies and database outages into that format, never a 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -125,13 +126,13 @@ _MESSAGES = {
 def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
-    if kind == "string_too_short":
-        return (
-            "can't be blank"
-            if ctx.get("min_length") == 1
-            else (f"is too short (minimum is {ctx.get('min_length')} characters)")
-        )
-    if kind == "string_too_long":
+    # A length check after a BeforeValidator reports the generic too_short/too_long; only
+    # field_type "List" means items rather than characters.
+    is_list = ctx.get("field_type") == "List"
+    if kind == "string_too_short" or (kind == "too_short" and not is_list):
+        minimum = ctx.get("min_length")
+        return "can't be blank" if minimum == 1 else f"is too short (minimum is {minimum} characters)"
+    if kind == "string_too_long" or (kind == "too_long" and not is_list):
         return f"is too long (maximum is {ctx.get('max_length')} characters)"
     if kind == "too_long":
         return f"has too many items (maximum is {ctx.get('max_length')})"
@@ -173,6 +174,35 @@ def is_database_outage(exc: BaseException) -> bool:
     )
 
 
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of the requested path: Starlette's 405 names only the first matching route's,
+    and RFC 9110 wants them all. Read from the OpenAPI paths, compiled once per app."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(request.app.state, "method_table", None)
+    if table is None:
+        table = [
+            (
+                re.compile(
+                    "^"
+                    + "/".join(
+                        "[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/")
+                    )
+                    + "$"
+                ),
+                {method.upper() for method in operations if method in _HTTP_METHODS},
+            )
+            for path, operations in request.app.openapi()["paths"].items()
+        ]
+        request.app.state.method_table = table
+    methods: set[str] = set()
+    for pattern, allowed in table:
+        if pattern.match(request.url.path):
+            methods |= allowed
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConduitError)
     async def _conduit_error(_request: Request, exc: ConduitError) -> JSONResponse:
@@ -183,7 +213,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, validation_errors(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         errors = {
             # Starlette's 400 is a body it could not parse at all (bad encoding, broken form data).
             400: {"body": ["could not be parsed"]},
@@ -192,7 +222,10 @@ def install_error_handlers(app: FastAPI) -> None:
             413: {"body": ["is too large"]},
         }.get(exc.status_code, {"request": [str(exc.detail)]})
         status = 422 if exc.status_code == 400 else exc.status_code
-        return error_response(status, errors, exc.headers)
+        headers = dict(exc.headers or {})
+        if status == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+        return error_response(status, errors, headers)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

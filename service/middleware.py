@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_response
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, so FastAPI's body reader passes it on instead of calling it unparseable.
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 class BodySizeLimitMiddleware:

@@ -61,7 +61,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
-def _empty_to_none(value: object) -> object:
+def empty_to_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
@@ -70,8 +70,8 @@ NotBlank = AfterValidator(_not_blank)
 
 
 # Conduit clients send "" to clear bio and image; both are stored and returned as null.
-OptionalText = Annotated[Annotated[str, Field(max_length=2000)] | None, BeforeValidator(_empty_to_none)]
-OptionalUrl = Annotated[Annotated[str, Field(max_length=2048)] | None, BeforeValidator(_empty_to_none)]
+OptionalText = Annotated[Annotated[str, Field(max_length=2000)] | None, BeforeValidator(empty_to_none)]
+OptionalUrl = Annotated[Annotated[str, Field(max_length=2048)] | None, BeforeValidator(empty_to_none)]
 
 
 class Profile(WireModel):

@@ -157,7 +157,9 @@ def app(settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmake
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
         yield client
 
 
@@ -183,7 +185,9 @@ async def committing_client(postgres: PostgresServer) -> AsyncIterator[httpx.Asy
     settings = test_settings(url)
     app = create_app(settings)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
     finally:

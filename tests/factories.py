@@ -43,7 +43,9 @@ async def create_user(
 ) -> Account:
     username = username or unique("user")
     email = email or f"{username.lower()}@example.org"
-    response = await client.post("/api/users", json={"user": {"username": username, "email": email, "password": password}})
+    response = await client.post(
+        "/api/users", json={"user": {"username": username, "email": email, "password": password}}
+    )
     assert response.status_code == 201, response.text
     user = response.json()["user"]
     if role is not None:
@@ -70,7 +72,9 @@ async def create_article(
     return dict(response.json()["article"])
 
 
-async def create_comment(client: httpx.AsyncClient, author: Account, slug: str, body: str = "Nice!") -> dict[str, Any]:
+async def create_comment(
+    client: httpx.AsyncClient, author: Account, slug: str, body: str = "Nice!"
+) -> dict[str, Any]:
     response = await client.post(
         f"/api/articles/{slug}/comments", json={"comment": {"body": body}}, headers=author.headers
     )

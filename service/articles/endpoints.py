@@ -97,7 +97,7 @@ async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> 
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_article(
-    slug: Slug, body: schemas.UpdateArticleRequest, session: SessionDep, user: CurrentUser
+    slug: Slug, body: schemas.UpdateArticleRequest, session: SessionDep, user: EditorUser
 ) -> schemas.SingleArticleResponse:
     article = await service.update(session=session, slug=slug, user=user, data=body.article)
     return schemas.SingleArticleResponse(article=article)
@@ -111,7 +111,7 @@ async def update_article(
     response_class=Response,
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def delete_article(slug: Slug, session: SessionDep, user: CurrentUser) -> Response:
+async def delete_article(slug: Slug, session: SessionDep, user: EditorUser) -> Response:
     await service.delete(session=session, slug=slug, user=user)
     return Response(status_code=204)
 

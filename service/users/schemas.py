@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from service.schemas import NotBlank, OptionalText, OptionalUrl, WireModel
+from service.schemas import NotBlank, OptionalText, OptionalUrl, WireModel, empty_to_none
 
 
 def _normalise_email(value: object) -> object:
@@ -53,7 +53,8 @@ class LoginUserRequest(WireModel):
 class UpdateUser(WireModel):
     email: Email | None = None
     username: Username | None = None
-    password: NewPassword | None = None
+    # Settings forms of some Conduit clients send "" for "unchanged".
+    password: Annotated[NewPassword | None, BeforeValidator(empty_to_none)] = None
     bio: OptionalText = None
     image: OptionalUrl = None
 

@@ -88,7 +88,9 @@ async def update(*, session: AsyncSession, settings: Settings, user: User, data:
         # A concurrent request took the name or email between the check and the write; the
         # savepoint is gone, so we can ask again which one.
         raise Conflict(
-            await repository.taken_fields(session, username=data.username, email=data.email, exclude_id=user.id)
+            await repository.taken_fields(
+                session, username=data.username, email=data.email, exclude_id=user.id
+            )
             or {"username": ["has already been taken"]}
         ) from None
     return user

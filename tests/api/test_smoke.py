@@ -12,7 +12,9 @@ pytestmark = pytest.mark.anyio
 
 async def test_published_article_is_listed_with_its_author(client: httpx.AsyncClient) -> None:
     jake = await create_user(client, username="jake")
-    article = await create_article(client, jake, title="How to train your dragon", tags=["dragons", "training"])
+    article = await create_article(
+        client, jake, title="How to train your dragon", tags=["dragons", "training"]
+    )
     assert article["slug"] == "how-to-train-your-dragon"
     listing = (await client.get("/api/articles")).json()
     assert listing["articlesCount"] == 1

@@ -368,6 +368,15 @@ async def test_update_with_a_too_short_password_is_422_and_keeps_the_old_one(
     assert (await login(client, "jake@example.org", PASSWORD)).status_code == 200
 
 
+async def test_update_with_an_empty_password_keeps_the_old_one(client: httpx.AsyncClient) -> None:
+    # Settings forms of Conduit clients send the password field even when it was left empty.
+    jake = await create_user(client, username="jake", email="jake@example.org")
+    response = await put_user(client, jake, password="", bio="still me")
+    assert response.status_code == 200
+    assert response.json()["user"]["bio"] == "still me"
+    assert (await login(client, "jake@example.org", PASSWORD)).status_code == 200
+
+
 async def test_token_returned_by_an_update_authenticates_the_updated_user(client: httpx.AsyncClient) -> None:
     jake = await create_user(client, username="jake")
     updated = (await put_user(client, jake, username="jacob", password="another-password")).json()["user"]

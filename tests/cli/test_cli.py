@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -45,7 +44,7 @@ def _dump(db: Path) -> list[tuple[object, ...]]:
 
 def _count(db: Path, table: str) -> int:
     with sqlite3.connect(db) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 - fixed names
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
 def test_migrate_then_seed_gives_the_same_data_for_the_same_seed(tmp_path: Path) -> None:
@@ -111,7 +110,9 @@ def test_serve_answers_the_api_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
             assert registered.status_code == 201
             token = registered.json()["user"]["token"]
             article = {"title": "Served", "description": "d", "body": "b", "tagList": ["x"]}
-            created = client.post("/api/articles", json={"article": article}, headers={"Authorization": f"Token {token}"})
+            created = client.post(
+                "/api/articles", json={"article": article}, headers={"Authorization": f"Token {token}"}
+            )
             assert created.status_code == 201
             assert client.get("/api/tags").json() == {"tags": ["x"]}
             assert client.get("/docs").status_code == 200

@@ -55,7 +55,12 @@ def auth_headers(contract_app: Any) -> dict[str, str]:
         assert response.status_code == 201, response.text
         token = response.json()["user"]["token"]
         article = {"title": "Contract article", "description": "d", "body": "b", "tagList": ["t"]}
-        assert client.post("/api/articles", json={"article": article}, headers={"Authorization": f"Token {token}"}).status_code == 201
+        assert (
+            client.post(
+                "/api/articles", json={"article": article}, headers={"Authorization": f"Token {token}"}
+            ).status_code
+            == 201
+        )
     return {"Authorization": f"Token {token}"}
 
 

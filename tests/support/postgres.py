@@ -26,7 +26,9 @@ def _bindir() -> Path:
     found = shutil.which("pg_ctl")
     if found:
         return Path(found).resolve().parent
-    raise RuntimeError("PostgreSQL server binaries not found; run `make bootstrap` (apt-get install postgresql)")
+    raise RuntimeError(
+        "PostgreSQL server binaries not found; run `make bootstrap` (apt-get install postgresql)"
+    )
 
 
 def free_port() -> int:
@@ -48,9 +50,25 @@ class PostgresCluster:
     def psql(self, sql: str, database: str = "postgres") -> str:
         env = {**os.environ, "PGPASSWORD": self.password}
         result = subprocess.run(
-            [str(_bindir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-            env=env, check=True, capture_output=True, text=True,
+            [
+                str(_bindir() / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return result.stdout
 
@@ -73,24 +91,57 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         shutil.chown(pwfile, owner)
     try:
         subprocess.run(
-            _as_owner([str(bindir / "initdb"), "-D", str(datadir), "-U", cluster.user, f"--pwfile={pwfile}",
-                       "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], owner),
-            check=True, capture_output=True,
+            _as_owner(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    cluster.user,
+                    f"--pwfile={pwfile}",
+                    "-A",
+                    "scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                owner,
+            ),
+            check=True,
+            capture_output=True,
         )
         options = (
             f"-p {cluster.port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         subprocess.run(
-            _as_owner([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(root / "log"),
-                       "-w", "-t", "60", "start"], owner),
-            check=True, capture_output=True,
+            _as_owner(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-o",
+                    options,
+                    "-l",
+                    str(root / "log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                owner,
+            ),
+            check=True,
+            capture_output=True,
         )
         yield cluster
     finally:
         if datadir.exists():
             subprocess.run(
-                _as_owner([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"], owner),
+                _as_owner(
+                    [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"], owner
+                ),
                 capture_output=True,
             )
         shutil.rmtree(root, ignore_errors=True)
