@@ -16,7 +16,7 @@ from service.articles.endpoints import router as articles_router
 from service.comments.endpoints import router as comments_router
 from service.config import Settings, get_settings
 from service.db import create_engine, create_sessionmaker
-from service.errors import JSON_MEDIA_TYPE, install_error_handlers
+from service.errors import JSON_MEDIA_TYPE, error_responses, install_error_handlers
 from service.health import router as health_router
 from service.middleware import BodySizeLimitMiddleware
 from service.profiles.endpoints import router as profiles_router
@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api")
+    # Any request body can exceed the limit, so every operation documents the 413.
+    api = APIRouter(prefix="/api", responses=error_responses(413))
     for router in (users_router, profiles_router, articles_router, comments_router, admin_router):
         api.include_router(router)
     app.include_router(api)
