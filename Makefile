@@ -15,7 +15,7 @@ bootstrap: ## Install uv and the locked virtualenv (.venv)
 .PHONY: run
 run: bootstrap ## Migrate the embedded SQLite database (var/) and serve on http://127.0.0.1:8000
 	$(RUN) inkwell migrate
-	$(RUN) inkwell serve --host 127.0.0.1 --port 8000
+	INKWELL_LOG_FORMAT=$${INKWELL_LOG_FORMAT:-console} $(RUN) inkwell serve --host 127.0.0.1 --port 8000
 
 .PHONY: test
 test: ## Run the whole suite (starts its own PostgreSQL)

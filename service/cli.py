@@ -19,24 +19,13 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
 ) -> None:
-    """Serve the API with uvicorn."""
-    import uvicorn
+    """Serve the API with uvicorn (graceful on SIGTERM; multi-worker metrics)."""
+    from service.observability.logging import configure_logging
+    from service.serving import serve as run_server
 
     settings = get_settings()  # fail fast on bad settings, before forking workers
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        # uvloop and httptools: with the pure-Python h11 protocol, keep-alive responses wait on
-        # Nagle's algorithm (about 44 ms each).
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-    )
+    configure_logging(settings)  # the supervisor's own lines are JSON too
+    run_server(settings, host=host, port=port, workers=workers, reload=reload)
 
 
 @app.command()

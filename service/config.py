@@ -41,8 +41,23 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    access_log: bool = True
+    # Peers whose X-Forwarded-For is believed (the ingress controller); IPs or CIDRs.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
 
-    @field_validator("cors_origins", mode="before")
+    metrics_enabled: bool = True
+    sentry_dsn: str | None = None
+    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1)
+    # Set by the image build (or the chart) so build info and Sentry releases name the commit.
+    git_revision: str = "unknown"
+
+    # On SIGTERM: readiness answers 503 for drain_seconds (so load balancers stop sending), then
+    # in-flight requests get up to graceful_timeout_seconds to finish before the process exits.
+    drain_seconds: float = Field(0.0, ge=0)
+    graceful_timeout_seconds: float = Field(20.0, gt=0)
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from service.config import Settings
 from service.errors import Conflict, ServiceUnavailable, Unprocessable, is_database_outage
+from service.observability.metrics import TimedAsyncAdaptedQueuePool
 
 # character_not_in_repertoire, untranslatable_character
 _UNSTORABLE_TEXT = {"22021", "22P05"}
@@ -32,6 +33,7 @@ def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine
         kwargs["connect_args"] = {"timeout": 30}
     elif not null_pool:
         kwargs.update(
+            poolclass=TimedAsyncAdaptedQueuePool,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,

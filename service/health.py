@@ -2,27 +2,56 @@
 
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
+
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import JSONResponse
 
+from service.migrate import alembic_config
+
 router = APIRouter(tags=["Health"], include_in_schema=False)
 
+_draining = threading.Event()
 
-@router.get("/livez")
-async def livez() -> dict[str, str]:
+
+def start_draining() -> None:
+    """Called on SIGTERM: from now on this process reports not ready."""
+    _draining.set()
+
+
+def is_draining() -> bool:
+    return _draining.is_set()
+
+
+@lru_cache(maxsize=1)
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
     """The process serves requests; nothing else is checked, so a database outage never restarts pods."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers; otherwise 503 and the pod leaves the Service's endpoints."""
+    """Ready when not shutting down and the database answers at the schema this code expects."""
+    errors: dict[str, list[str]] = {}
+    if is_draining():
+        errors["process"] = ["shutting down"]
     try:
         async with request.app.state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            current = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        if current != _head_revision():
+            errors["migrations"] = [
+                f"database at {current}, code expects {_head_revision()}; run inkwell migrate"
+            ]
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return JSONResponse(
-            {"status": "unavailable", "errors": {"database": [type(exc).__name__]}}, status_code=503
-        )
+        errors["database"] = [f"unreachable ({type(exc).__name__})"]
+    if errors:
+        return JSONResponse({"status": "unavailable", "errors": errors}, status_code=503)
     return JSONResponse({"status": "ok"})

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import __version__
+from service import __version__, observability
 from service.admin.endpoints import router as admin_router
 from service.articles.endpoints import router as articles_router
 from service.comments.endpoints import router as comments_router
@@ -38,6 +38,7 @@ and password (OAuth2 password flow). Conduit clients send `Authorization: Token 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    observability.setup_process(settings)
     engine = engine or create_engine(settings)
 
     @asynccontextmanager
@@ -79,4 +80,5 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         expose_headers=["X-Request-ID"],
         max_age=600,
     )
+    observability.instrument_app(app, settings, engine)
     return app

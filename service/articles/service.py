@@ -17,6 +17,7 @@ from service.auth.dependencies import has_role
 from service.config import Role
 from service.errors import Forbidden, NotFound
 from service.models import User
+from service.observability import metrics
 from service.schemas import Profile
 
 _SLUG_ATTEMPTS = 5
@@ -96,6 +97,7 @@ async def create(*, session: AsyncSession, author: User, data: schemas.NewArticl
         )
         if article_id is not None:
             await repository.set_tags(session, article_id, data.tag_list)
+            metrics.count_on_commit(session, metrics.ARTICLES_PUBLISHED)
             return await get(session=session, slug=slug, viewer=author)
     raise RuntimeError("could not find a free slug")  # pragma: no cover - 2**24 suffixes, five tries
 

@@ -13,6 +13,7 @@ from service.comments import repository, schemas
 from service.config import Role
 from service.errors import Forbidden, NotFound
 from service.models import User
+from service.observability import metrics
 from service.schemas import Profile
 
 _MAX_ID = 2**31 - 1
@@ -53,6 +54,7 @@ async def add(*, session: AsyncSession, slug: str, author: User, data: schemas.N
     comment_id = await repository.add_comment(
         session, article_id=article_id, author_id=author.id, body=data.body
     )
+    metrics.count_on_commit(session, metrics.COMMENTS_CREATED)
     row = await repository.get(session, comment_id, viewer_id=author.id)
     assert row is not None
     return _comment(row)

@@ -11,6 +11,7 @@ from service.auth.security import create_token, hash_password, verify_password
 from service.config import Settings
 from service.errors import Conflict, Unauthorized
 from service.models import User
+from service.observability import metrics
 from service.users import repository, schemas
 
 
@@ -49,6 +50,7 @@ async def register(*, session: AsyncSession, settings: Settings, data: schemas.N
             await repository.taken_fields(session, username=data.username, email=data.email)
             or {"username": ["has already been taken"]}
         )
+    metrics.count_on_commit(session, metrics.REGISTRATIONS)
     return user
 
 
@@ -61,9 +63,12 @@ async def authenticate(
         user = await repository.get_by_email(session, login)
     valid = await verify_password(settings, user.password_hash if user else None, password)
     if user is None or not valid:
+        metrics.LOGIN_FAILURES.labels("unknown_user" if user is None else "wrong_password").inc()
         raise Unauthorized("email or password is invalid", field="credentials")
     if not user.is_active:
+        metrics.LOGIN_FAILURES.labels("deactivated").inc()
         raise Unauthorized("account is deactivated", field="credentials")
+    metrics.LOGINS.inc()
     return user
 
 

@@ -89,7 +89,7 @@ async def test_readiness_fails_but_liveness_holds_when_the_database_is_down(
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
     assert list(ready.json()["errors"]) == ["database"]
-    live = await client.get("/livez")
+    live = await client.get("/healthz")
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
 
 

@@ -1,0 +1,215 @@
+"""Error reports to Sentry for the failures that are bugs, scrubbed of secrets and linked to their trace.
+
+Reported: exceptions that reach the client as a 500. Not reported: every 4xx (the client's mistake,
+answered on purpose), a `ConduitError` of any status (a response the code chose, such as the 503
+the session dependency raises), and database outages. An outage is an availability problem, not a
+defect: the 503 rate and `/readyz` alert on it, the error handler logs it as a warning, and reporting
+it would turn one incident into an event per failing request, each grouped by the query that hit it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, cast
+
+import sentry_sdk
+from fastapi import FastAPI
+from sentry_sdk.integrations.fastapi import FastApiIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
+from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.types import Event, Hint
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service import __version__
+from service.config import Settings
+from service.errors import ConduitError, is_database_outage
+from service.observability import tracing
+from service.observability.logging import ACCESS_LOGGER
+
+logger = logging.getLogger(__name__)
+
+FILTERED = "[Filtered]"
+SERVER_ERRORS = set(range(500, 600))
+
+# Any header whose name holds one of these is dropped whole: credentials, and client addresses (PII).
+_SENSITIVE_HEADER_PARTS = (
+    "authorization",
+    "cookie",
+    "token",
+    "secret",
+    "password",
+    "api-key",
+    "apikey",
+    "forwarded",
+    "x-real-ip",
+)
+_SENSITIVE_PARAM = re.compile(
+    r"(?P<key>[^\s&;=?#/]*(?:token|password|passwd|pwd|secret|key|auth|session|signature|credential)"
+    r"[^\s&;=?#/]*)=(?P<value>[^\s&;#]*)",
+    re.IGNORECASE,
+)
+
+# The settings the running client was built from; create_app runs once per app, often several per process.
+_configured: tuple[str, str, str, float] | None = None
+
+
+def configure_sentry(settings: Settings) -> bool:
+    """Start the process's Sentry client when a DSN is set; True when reporting is on."""
+    global _configured
+    release = f"inkwell@{__version__}+{settings.git_revision}"
+    key = (settings.sentry_dsn or "", settings.environment, release, settings.sentry_traces_sample_rate)
+    if key == _configured and sentry_sdk.get_client().is_active():
+        return True
+    if _configured is not None:
+        # Settings changed (or now say off): the old client must stop reporting and its sender exit.
+        _shutdown()
+    if not settings.sentry_dsn:
+        return False
+    # The access line repeats the event's request, with the client address; skipping it also keeps
+    # breadcrumb work off every request.
+    for name in (ACCESS_LOGGER, "uvicorn.access"):
+        ignore_logger(name)
+    integrations = (
+        StarletteIntegration(transaction_style="url", failed_request_status_codes=SERVER_ERRORS),
+        FastApiIntegration(transaction_style="url", failed_request_status_codes=SERVER_ERRORS),
+        # Error log lines become breadcrumbs, never events of their own: each exception is reported
+        # once by the integration that sees it raised, and uvicorn or the OTLP exporter logging at
+        # ERROR (a collector outage) must not page anyone through Sentry.
+        LoggingIntegration(level=logging.INFO, event_level=None),
+    )
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.environment,
+        release=release,
+        integrations=list(integrations),
+        # Sentry's own auto-enabled SQLAlchemy and httpx hooks would cost every query and call a
+        # breadcrumb; OpenTelemetry already records them as spans.
+        auto_enabling_integrations=False,
+        # What `send_default_pii=False` meant, spelled out (this SDK deprecates that flag), and tighter:
+        # bodies hold passwords and drafts, frame locals hold the same values once parsed, and client
+        # addresses are personal data. `before_send` scrubs again whatever an integration adds.
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "denylist", "terms": ["cookie", "forwarded", "real-ip"]}},
+            "http_bodies": [],
+            "url_query_params": {"mode": "denylist"},
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
+        # The Starlette integration still reads (and parses) every body under this limit on every
+        # request, whatever `http_bodies` says: "never" keeps that work and the data out.
+        max_request_body_size="never",
+        # 0 means off, and Sentry only skips its per-request transaction when the rate is None.
+        traces_sample_rate=settings.sentry_traces_sample_rate or None,
+        # OpenTelemetry propagates W3C traceparent/baggage; Sentry's own headers would collide with them.
+        trace_propagation_targets=[],
+        in_app_include=["service"],
+        before_send=before_send,
+        before_send_transaction=_before_send_transaction,
+    )
+    _configured = key
+    logger.info("sentry enabled: environment=%s release=%s", settings.environment, release)
+    return True
+
+
+def _shutdown() -> None:
+    global _configured
+    # Sends what is queued (bounded), then stops the sender thread.
+    sentry_sdk.get_client().close(timeout=2)
+    sentry_sdk.get_global_scope().set_client(None)
+    _configured = None
+
+
+def instrument_app(app: FastAPI) -> None:
+    """Record the trace and user of a failing request while its span is still current, when reporting."""
+    if sentry_sdk.get_client().is_active():
+        app.add_middleware(_TraceLinkMiddleware)
+
+
+class _TraceLinkMiddleware:
+    """Sentry captures an unhandled exception outside the OpenTelemetry request span, after the span has
+    ended; this sits inside the span and, only when an exception passes, puts the trace id and user id
+    on the request's Sentry scope so the event carries them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            _remember_request(scope)
+            raise
+
+
+def _remember_request(scope: Scope) -> None:
+    sentry_scope = sentry_sdk.get_isolation_scope()
+    ids = tracing.current_trace_ids()
+    if ids is not None:
+        sentry_scope.set_tag("trace_id", ids[0])
+        sentry_scope.set_context("otel", {"trace_id": ids[0], "span_id": ids[1]})
+    user_id = (scope.get("state") or {}).get("user_id")
+    if user_id is not None:
+        sentry_scope.set_user({"id": str(user_id)})
+
+
+def before_send(event: Event, hint: Hint) -> Event | None:
+    """Drop what is not a bug, scrub secrets and PII, and link the event to its OpenTelemetry trace."""
+    exc_info = hint.get("exc_info")
+    exc = exc_info[1] if exc_info else None
+    if isinstance(exc, ConduitError) or (isinstance(exc, BaseException) and is_database_outage(exc)):
+        return None
+    ids = tracing.current_trace_ids()
+    if ids is not None:
+        event.setdefault("tags", {})["trace_id"] = ids[0]
+        event.setdefault("contexts", {})["otel"] = {"trace_id": ids[0], "span_id": ids[1]}
+    return scrub(event)
+
+
+def _before_send_transaction(event: Event, _hint: Hint) -> Event | None:
+    return scrub(event)
+
+
+def scrub(event: Event) -> Event:
+    data = cast(dict[str, Any], event)
+    request = data.get("request")
+    if isinstance(request, dict):
+        for field in ("data", "cookies", "env"):
+            request.pop(field, None)
+        if isinstance(request.get("headers"), dict):
+            request["headers"] = _scrub_headers(request["headers"])
+        for field in ("url", "query_string"):
+            if isinstance(request.get(field), str):
+                request[field] = scrub_text(request[field])
+    user = data.get("user")
+    if isinstance(user, dict):
+        data["user"] = {"id": user["id"]} if "id" in user else {}
+    response = (data.get("contexts") or {}).get("response")
+    if isinstance(response, dict) and isinstance(response.get("headers"), dict):
+        response["headers"] = _scrub_headers(response["headers"])
+    crumbs = data.get("breadcrumbs")
+    values = crumbs.get("values") if isinstance(crumbs, dict) else crumbs
+    for crumb in values if isinstance(values, list) else ():
+        if isinstance(crumb.get("message"), str):
+            crumb["message"] = scrub_text(crumb["message"])
+        crumb_data = crumb.get("data")
+        if isinstance(crumb_data, dict):
+            for field in ("url", "http.query"):
+                if isinstance(crumb_data.get(field), str):
+                    crumb_data[field] = scrub_text(crumb_data[field])
+    return event
+
+
+def scrub_text(text: str) -> str:
+    """`?token=abc&page=2` -> `?token=[Filtered]&page=2`, for query strings, URLs and messages."""
+    return _SENSITIVE_PARAM.sub(lambda match: f"{match['key']}={FILTERED}", text)
+
+
+def _scrub_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in headers.items()
+        if not any(part in name.lower() for part in _SENSITIVE_HEADER_PARTS)
+    }

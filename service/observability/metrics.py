@@ -1,0 +1,219 @@
+"""Prometheus metrics: HTTP RED by route template, business events and the database, correct with
+several worker processes (prometheus_client's multiprocess mode, set up by `inkwell serve`).
+
+Every metric is defined once at import, so any number of apps in one process share them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.exposition import choose_encoder
+from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator.metrics import Info
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, ExecutionContext
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service import __version__
+from service.config import Settings
+from service.observability.tracing import current_trace_ids
+
+# From a fast cache hit to the slowest request an SLO still cares about.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+UNMATCHED = "none"  # every path that matched no route shares this handler label
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests by method, route template and status class",
+    ["method", "handler", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by method, route template and status class; exemplars carry the trace id",
+    ["method", "handler", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge(
+    "http_requests_inprogress", "HTTP requests being served", ["method"], multiprocess_mode="livesum"
+)
+
+REGISTRATIONS = Counter("inkwell_registrations_total", "Users registered")
+LOGINS = Counter("inkwell_logins_total", "Successful logins")
+LOGIN_FAILURES = Counter("inkwell_login_failures_total", "Refused logins by reason", ["reason"])
+ARTICLES_PUBLISHED = Counter("inkwell_articles_published_total", "Articles published")
+COMMENTS_CREATED = Counter("inkwell_comments_created_total", "Comments created")
+
+DB_POOL_SIZE = Gauge("inkwell_db_pool_size", "Configured pool size", multiprocess_mode="livesum")
+DB_POOL_CHECKED_OUT = Gauge(
+    "inkwell_db_pool_checked_out", "Connections in use by requests", multiprocess_mode="livesum"
+)
+DB_POOL_OVERFLOW = Gauge(
+    "inkwell_db_pool_overflow", "Connections open beyond the pool size", multiprocess_mode="livesum"
+)
+DB_POOL_WAIT = Histogram(
+    "inkwell_db_pool_wait_seconds", "Time a request waited for a pooled connection", buckets=QUERY_BUCKETS
+)
+DB_QUERY_DURATION = Histogram(
+    "inkwell_db_query_duration_seconds",
+    "SQL statement duration by operation (SELECT, INSERT, UPDATE, DELETE, OTHER)",
+    ["operation"],
+    buckets=QUERY_BUCKETS,
+)
+BUILD_INFO = Gauge(
+    "inkwell_build_info",
+    "Always 1; the labels say what is running",
+    ["version", "revision", "python_version"],
+    multiprocess_mode="max",
+)
+
+for _reason in ("unknown_user", "wrong_password", "deactivated"):
+    LOGIN_FAILURES.labels(_reason)  # present at 0 from the start, so rate() works at once
+for _operation in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+    DB_QUERY_DURATION.labels(_operation)
+
+
+def count_on_commit(session: AsyncSession, counter: Counter) -> None:
+    """Increment `counter` once the session's transaction commits, and never if it rolls back."""
+    session.sync_session.info.setdefault("inkwell_on_commit", []).append(counter.inc)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    for callback in session.info.pop("inkwell_on_commit", []):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_on_rollback(session: Session) -> None:
+    session.info.pop("inkwell_on_commit", None)
+
+
+def _record_request(info: Info) -> None:
+    handler = info.modified_handler
+    labels = (info.method, handler, info.modified_status)
+    HTTP_REQUESTS.labels(*labels).inc()
+    ids = current_trace_ids(sampled_only=True)
+    # Exemplars render only in OpenMetrics, and only in single-process mode (prometheus_client
+    # keeps none in multiprocess mode); one worker per pod is the chart's default for that reason.
+    HTTP_LATENCY.labels(*labels).observe(
+        info.modified_duration, exemplar={"trace_id": ids[0]} if ids else None
+    )
+
+
+class InFlightMiddleware:
+    """Counts requests being served; the instrumentator's own gauge cannot be shared by two apps."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gauge = HTTP_IN_FLIGHT.labels(scope["method"])
+        gauge.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gauge.dec()
+
+
+def registry_for_scrape() -> CollectorRegistry:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    # Prometheus text by default; OpenMetrics (with exemplars) when the scraper asks for it.
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(registry_for_scrape()), headers={"Content-Type": content_type})
+
+
+class _TimedPool:
+    """Mixin: how long each checkout waited for a connection."""
+
+    def _do_get(self) -> Any:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()  # type: ignore[misc]
+        finally:
+            DB_POOL_WAIT.observe(time.perf_counter() - started)
+
+
+class TimedAsyncAdaptedQueuePool(_TimedPool, AsyncAdaptedQueuePool):
+    # Log as SQLAlchemy's own pools do, under "sqlalchemy" (WARNING by default), not at INFO.
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.TimedAsyncAdaptedQueuePool"
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+    if getattr(sync_engine, "_inkwell_instrumented", False):
+        return
+    sync_engine._inkwell_instrumented = True  # type: ignore[attr-defined]
+
+    @event.listens_for(sync_engine, "before_cursor_execute")
+    def _start(
+        conn: Connection, _cursor: Any, _statement: str, _params: Any, context: ExecutionContext, _many: bool
+    ) -> None:
+        context._inkwell_started = time.perf_counter()  # type: ignore[attr-defined]
+
+    @event.listens_for(sync_engine, "after_cursor_execute")
+    def _stop(
+        conn: Connection, _cursor: Any, statement: str, _params: Any, context: ExecutionContext, _many: bool
+    ) -> None:
+        started = getattr(context, "_inkwell_started", None)
+        if started is not None:
+            DB_QUERY_DURATION.labels(_operation_of(statement)).observe(time.perf_counter() - started)
+
+    pool = sync_engine.pool
+    if isinstance(pool, QueuePool):
+        DB_POOL_SIZE.set(pool.size())
+        update = _pool_gauges(pool)
+        event.listen(sync_engine, "checkout", lambda *_: update())
+        event.listen(sync_engine, "checkin", lambda *_: update())
+
+
+def _pool_gauges(pool: QueuePool) -> Callable[[], None]:
+    def update() -> None:
+        DB_POOL_CHECKED_OUT.set(pool.checkedout())
+        DB_POOL_OVERFLOW.set(max(pool.overflow(), 0))
+
+    return update
+
+
+def _operation_of(statement: str) -> str:
+    head = statement.lstrip()[:6].upper()
+    return head if head in {"SELECT", "INSERT", "UPDATE", "DELETE"} else "OTHER"
+
+
+def instrument_app(app: FastAPI, settings: Settings, engine: AsyncEngine) -> None:
+    instrument_engine(engine)
+    if not settings.metrics_enabled:
+        return
+    BUILD_INFO.labels(__version__, settings.git_revision, platform.python_version()).set(1)
+    instrumentator = Instrumentator(
+        should_group_status_codes=True,
+        should_ignore_untemplated=False,
+        should_group_untemplated=True,
+        should_round_latency_decimals=False,
+        excluded_handlers=["^/metrics$"],
+    )
+    instrumentator.add(_record_request)
+    instrumentator.instrument(app)
+    app.add_middleware(InFlightMiddleware)
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

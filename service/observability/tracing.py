@@ -1,0 +1,188 @@
+"""OpenTelemetry traces, so one request can be followed from the ingress through every SQL statement.
+
+Configured only from the standard `OTEL_*` variables: tracing is on when an OTLP endpoint is set
+and the SDK is not disabled, and everything else (sampler, batch sizes, timeouts, headers,
+propagators, extra resource attributes) keeps its standard meaning.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import uuid
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+
+from service import __version__
+from service.config import Settings
+
+# This module imports the SDK and the instrumentations only once tracing is on, so tracing off
+# costs no import time.
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+# Probes and scrapes would otherwise be most of the traces, and tell nobody anything.
+EXCLUDED_URLS = r"^https?://[^/]+/(healthz|readyz|livez|metrics)$"
+
+# Downward-API variables the chart sets, and the resource attributes they become.
+K8S_ATTRIBUTES = {
+    "K8S_POD_NAME": "k8s.pod.name",
+    "K8S_NAMESPACE": "k8s.namespace.name",
+    "K8S_NODE_NAME": "k8s.node.name",
+}
+
+# At exit the last spans get this long to leave; a hanging collector must not hold up a rollout.
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+_traced_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def tracing_requested() -> bool:
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return any(
+        os.environ.get(name, "").strip()
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def build_resource(settings: Settings) -> Resource:
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+    attributes: dict[str, str] = {
+        "service.name": "inkwell",
+        "service.version": __version__,
+        "service.instance.id": str(uuid.uuid4()),
+        "deployment.environment": settings.environment,
+    }
+    for variable, attribute in K8S_ATTRIBUTES.items():
+        if value := os.environ.get(variable, "").strip():
+            attributes[attribute] = value
+    # The operator's OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the code's defaults.
+    return Resource.create(attributes).merge(OTELResourceDetector().detect())
+
+
+def build_exporter() -> SpanExporter:
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    # Both exporters read their endpoint, headers, timeout and compression from the environment.
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    if protocol == "grpc":
+        # Imported only when chosen: grpc is a heavy import for every process that does not use it.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; use http/protobuf or grpc")
+
+
+def configure_tracing(settings: Settings) -> bool:
+    """Install the process's tracer provider once; True when tracing is on."""
+    global _provider
+    with _lock:
+        if _provider is not None:
+            return True
+        if not tracing_requested():
+            return False
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        # The sampler comes from OTEL_TRACES_SAMPLER(_ARG), parent-based always-on by default.
+        provider = TracerProvider(resource=build_resource(settings), shutdown_on_exit=False)
+        # Export runs on the processor's thread, off the request path; when the collector is slow
+        # or gone its bounded queue drops spans instead of growing or blocking requests.
+        processor = BatchSpanProcessor(build_exporter())
+        provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+        _provider = provider
+        if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+            HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+        atexit.register(shutdown_tracing)
+        return True
+
+
+def shutdown_tracing(timeout_seconds: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
+    """Send the spans still queued, giving up after timeout_seconds; idempotent."""
+    global _provider
+    with _lock:
+        provider, _provider = _provider, None
+    if provider is None:
+        return
+    # The SDK waits up to 30 s for its export thread (more with retries); from a daemon thread
+    # the wait is ours to bound, and what is left unsent dies with the process.
+    flusher = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    flusher.start()
+    flusher.join(timeout_seconds)
+
+
+def instrument_app(app: FastAPI, engine: AsyncEngine) -> None:
+    provider = _provider
+    if provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=EXCLUDED_URLS,
+        # One span per request: the per-message ASGI send/receive spans cost time and tell nobody anything.
+        exclude_spans=["receive", "send"],
+    )
+    _trace_engine(engine.sync_engine, provider)
+
+
+def _trace_engine(engine: Engine, provider: TracerProvider) -> None:
+    # A tracer of our own rather than SQLAlchemyInstrumentor: the instrumentor acts once per process
+    # and patches create_engine and Engine.connect globally; here exactly the app's engine is traced.
+    if engine in _traced_engines:
+        return
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.instrumentation.sqlalchemy.version import __version__ as instrumentation_version
+    from opentelemetry.metrics import get_meter
+
+    class StatementTracer(EngineTracer):
+        """One span per statement, only inside a recorded span (a request being traced).
+
+        Statements outside one (readiness probes, startup, unsampled requests) would otherwise be
+        orphan root traces, every few seconds per pod, and would pay for their attributes.
+        """
+
+        def _before_cur_exec(self, conn: Any, cursor: Any, statement: str, *args: Any) -> Any:
+            if not trace.get_current_span().is_recording():
+                return statement, args[0]
+            return super()._before_cur_exec(conn, cursor, statement, *args)  # type: ignore[no-untyped-call]
+
+    tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", instrumentation_version)
+    connections_usage = get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
+        name="db.client.connections.usage", unit="connections"
+    )
+    StatementTracer(tracer, engine, connections_usage)  # type: ignore[no-untyped-call]
+    _traced_engines.add(engine)
+
+
+def current_trace_ids(*, sampled_only: bool = False) -> tuple[str, str] | None:
+    """(trace_id, span_id) of the current valid span as lowercase hex; None without one.
+
+    An unsampled span still carries the upstream trace id, which joins log lines across services;
+    exemplars want `sampled_only=True`, since they must point at a trace that was exported.
+    """
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or (sampled_only and not context.trace_flags.sampled):
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
