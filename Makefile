@@ -22,6 +22,11 @@ test: ## Run the whole suite (starts its own PostgreSQL)
 	@scripts/bootstrap.sh --test
 	$(RUN) pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: ## Benchmarks that print ratios measured side by side (bench/README.md)
+	@scripts/bootstrap.sh --bench
+	$(RUN) python -m bench.observability
+
 .PHONY: lint
 lint: bootstrap ## ruff, mypy --strict, import-linter
 	$(RUN) ruff check .

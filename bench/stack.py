@@ -87,14 +87,14 @@ class WrkResult:
     p99_ms: float
 
 
-_LATENCY = re.compile(r"^\s+(50|99)\.000%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(
     url: str, *, seconds: float, connections: int, cpus: str, headers: dict[str, str] | None = None
 ) -> WrkResult:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     result = subprocess.run(pinned([*argv, url], cpus), check=True, capture_output=True, text=True)

@@ -15,10 +15,15 @@ fi
 
 "$UV" sync --frozen --quiet
 
-if [ "${1:-}" = "--test" ]; then
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   missing=()
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
+  command -v ps >/dev/null || missing+=(procps)
+  if [ "${1:-}" = "--bench" ]; then
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v taskset >/dev/null || missing+=(util-linux)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]} (Debian packages)"
     sudo_cmd=""

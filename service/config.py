@@ -48,7 +48,6 @@ class Settings(BaseSettings):
 
     metrics_enabled: bool = True
     sentry_dsn: str | None = None
-    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1)
     # Set by the image build (or the chart) so build info and Sentry releases name the commit.
     git_revision: str = "unknown"
 

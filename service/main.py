@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         lifespan=lifespan,
         default_response_class=ConduitJSONResponse,
         swagger_ui_parameters={"persistAuthorization": True},
+        # FastAPI's built-in OpenTelemetry would add a second server span and three more per
+        # request; service.observability.tracing owns the request span.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.engine = engine

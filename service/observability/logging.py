@@ -11,29 +11,29 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import json
 import logging
 import re
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from service.config import Settings
+from service.observability.routes import QUIET_PATHS, RouteTemplates
 from service.observability.tracing import current_trace_ids
 
 ACCESS_LOGGER = "inkwell.access"
 REDACTED = "[REDACTED]"
-UNMATCHED_ROUTE = "<unmatched>"
 # Probes and scrapes hit every few seconds: logged, but below the production level.
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/metrics"})
 
 _HANDLER_NAME = "inkwell-stdout"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -257,10 +257,17 @@ class RequestContext:
     and the error handler's traceback line carries the request id.
     """
 
-    def __init__(self, app: ASGIApp, *, routes: Sequence[BaseRoute], trusted_proxies: TrustedProxies) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[BaseRoute],
+        trusted_proxies: TrustedProxies,
+        json_lines: bool = True,
+    ) -> None:
         self.app = app
-        self.routes = routes
-        self.templates: dict[int, str] = {}
+        self.json_lines = json_lines
+        self.templates = RouteTemplates(routes)
         self.proxies = trusted_proxies
         self.access = structlog.stdlib.get_logger(ACCESS_LOGGER)
         self.access_std = logging.getLogger(ACCESS_LOGGER)
@@ -328,7 +335,7 @@ class RequestContext:
         peer = scope.get("client")
         fields: dict[str, Any] = {
             "method": scope["method"],
-            "route": self._template(scope.get("route")),
+            "route": self.templates.of(scope.get("route")),
             "path": scope["path"],
             "status": status,
             "duration_ms": round((time.perf_counter() - start) * 1000, 2),
@@ -342,23 +349,24 @@ class RequestContext:
         trace_ids = trace_ids or current_trace_ids()
         if trace_ids is not None:
             fields["trace_id"], fields["span_id"] = trace_ids
+        if self.json_lines:
+            # The hot path: one line per request is worth building directly (the same keys, the same
+            # redaction) instead of through structlog's and logging's general pipeline, which cost
+            # about a tenth of the service's throughput.
+            record = {
+                "event": "request",
+                **fields,
+                **structlog.contextvars.get_contextvars(),
+                "level": "debug" if level == logging.DEBUG else "info",
+                "logger": ACCESS_LOGGER,
+                "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            }
+            line = json.dumps(redact_secrets(None, "", record), default=repr)
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            return
         log = self.access.debug if level == logging.DEBUG else self.access.info
         log("request", **fields)
-
-    def _template(self, route: Any) -> str:
-        """The matched route's full template: since FastAPI 0.137 scope["route"] is the route as
-        declared, without the prefixes its routers were included under."""
-        if route is None:
-            return UNMATCHED_ROUTE
-        template = self.templates.get(id(route))
-        if template is None:
-            # Routes can be added after the app is built; a miss rebuilds the table once.
-            self.templates = {
-                id(context.original_route): context.path or UNMATCHED_ROUTE
-                for context in iter_route_contexts(self.routes)
-            }
-            template = self.templates.setdefault(id(route), getattr(route, "path", None) or UNMATCHED_ROUTE)
-        return template
 
 
 def instrument_app(app: FastAPI, settings: Settings) -> None:
@@ -368,6 +376,8 @@ def instrument_app(app: FastAPI, settings: Settings) -> None:
     trusted = TrustedProxies(settings.trusted_proxies)
 
     def build_with_request_context() -> ASGIApp:
-        return RequestContext(build(), routes=app.routes, trusted_proxies=trusted)
+        return RequestContext(
+            build(), routes=app.routes, trusted_proxies=trusted, json_lines=settings.log_format == "json"
+        )
 
     app.build_middleware_stack = build_with_request_context  # type: ignore[method-assign]

@@ -77,8 +77,8 @@ async def test_scrape_itself_is_not_counted_and_in_flight_is_back_to_zero(client
     second = await scrape(client)
     assert value(second, "http_requests_total", handler="/metrics") == 0
     assert value(first, "http_requests_inprogress") == value(second, "http_requests_inprogress")
-    # The scrape itself is in flight while it renders: the only request in progress.
-    assert value(second, "http_requests_inprogress", method="GET") == 1
+    # Scrapes are neither counted nor in flight: a quiet service shows nothing in progress.
+    assert value(second, "http_requests_inprogress", method="GET") == 0
 
 
 async def test_metrics_speak_prometheus_text_or_openmetrics_as_asked(client: httpx.AsyncClient) -> None:
@@ -180,6 +180,6 @@ def test_counts_are_exact_across_workers_and_survive_a_dead_worker() -> None:
     # The killed worker's counts are kept (counters are per-process files, summed on scrape).
     assert total == requests_before_kill + requests_after_kill
     assert value(scraped, "http_request_duration_seconds_count", handler="/api/tags") == total
-    # Its gauges are forgotten: only the scrape itself is in flight.
-    assert value(scraped, "http_requests_inprogress") == 1
+    # Nothing is left in flight once the requests are answered (scrapes are not counted).
+    assert value(scraped, "http_requests_inprogress") == 0
     assert "died; starting a new one" in server.output()

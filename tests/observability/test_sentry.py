@@ -223,8 +223,8 @@ async def test_database_outages_and_chosen_503s_are_logged_not_reported(
 
 
 class _RequestSpan:
-    """Stands in for OpenTelemetry's server span: opened around the app, and ended before the exception
-    leaves it, which is when Sentry's outer middleware reports it."""
+    """Stands in for OpenTelemetry's server span: like its instrumentation, it wraps the whole built
+    middleware stack, so the app's error handler (which reports to Sentry) runs inside the span."""
 
     def __init__(self, app: ASGIApp, *, provider: TracerProvider, spans: list[trace.Span]) -> None:
         self.app = app
@@ -245,7 +245,8 @@ async def test_an_error_inside_a_request_span_carries_its_trace_id(
     provider = TracerProvider(shutdown_on_exit=False)
     spans: list[trace.Span] = []
     app = create_app(sentry_settings(database_url, receiver), engine=engine)
-    app.add_middleware(_RequestSpan, provider=provider, spans=spans)
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: _RequestSpan(build(), provider=provider, spans=spans)  # type: ignore[method-assign]
 
     @app.get("/api/boom-in-span")
     async def boom_in_span() -> None:
@@ -422,8 +423,8 @@ def test_without_a_dsn_nothing_is_initialised(database_url: str, engine: AsyncEn
     assert not sentry_sdk.get_client().is_active()
     app = create_app(settings, engine=engine)
     assert not sentry_sdk.get_client().is_active()
-    classes: list[object] = [middleware.cls for middleware in app.user_middleware]
-    assert errors._TraceLinkMiddleware not in classes
+    # Nothing reports: the last-resort handler is the plain one, not wrapped by errors.instrument_app.
+    assert "report_then_handle" not in app.exception_handlers[Exception].__qualname__
 
 
 def test_configuring_again_with_the_same_settings_keeps_the_client(
