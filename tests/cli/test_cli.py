@@ -7,20 +7,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.postgres import free_port, wait_for_port
-
-INKWELL = [sys.executable, "-m", "service"]
-CHEAP_ARGON2 = {
-    "INKWELL_ARGON2_TIME_COST": "1",
-    "INKWELL_ARGON2_MEMORY_COST_KIB": "1024",
-    "INKWELL_ARGON2_PARALLELISM": "1",
-}
+from tests.support.server import CHEAP_ARGON2, INKWELL
 
 
 def _env(db: Path, **extra: str) -> dict[str, str]:

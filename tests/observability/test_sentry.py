@@ -208,8 +208,8 @@ async def test_database_outages_and_chosen_503s_are_logged_not_reported(
     add_failing_routes(app)
     try:
         async with asgi_client(app) as client:
-            # Through the session dependency (ServiceUnavailable), then through the 500 handler's
-            # outage branch, which Starlette re-raises to Sentry's middleware after answering.
+            # Through the session dependency (ServiceUnavailable), then through the last-resort
+            # handler's outage branch, which reports nothing.
             for path in ("/api/articles", "/api/lost-database", "/api/chosen-503"):
                 response = await client.get(path)
                 assert response.status_code == 503, path
