@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 from socket import socket
 from types import FrameType
-from typing import Any
 
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
@@ -138,7 +137,7 @@ def prepare_multiprocess_metrics(port: int) -> Path:
     return directory
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int, reload: bool, **options: Any) -> None:
+def serve(settings: Settings, *, host: str, port: int, workers: int, reload: bool) -> None:
     if workers > 1:
         prepare_multiprocess_metrics(port)
     config = uvicorn.Config(
@@ -157,7 +156,6 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         access_log=False,  # one access line per request comes from our middleware
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds) or 1,
         log_level=settings.log_level.lower(),
-        **options,
     )
     if reload:
         uvicorn.run(APP, factory=True, host=host, port=port, reload=True, log_config=None, access_log=False)
