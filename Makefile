@@ -27,6 +27,18 @@ bench: ## Benchmarks that print ratios measured side by side (bench/README.md)
 	@scripts/bootstrap.sh --bench
 	$(RUN) python -m bench.observability
 
+.PHONY: cluster-up
+cluster-up: ## Start a local Kubernetes (real control plane, KWOK nodes); kubeconfig in var/cluster/
+	@scripts/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local Kubernetes and remove its state
+	@scripts/cluster.sh down
+
+.PHONY: k8s-tools
+k8s-tools: ## Build (once, cached) etcd, Kubernetes, KWOK and helm at the versions in k8s/versions.env
+	@scripts/k8s-tools.sh
+
 .PHONY: lint
 lint: bootstrap ## ruff, mypy --strict, import-linter
 	$(RUN) ruff check .

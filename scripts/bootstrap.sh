@@ -20,6 +20,10 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v ps >/dev/null || missing+=(procps)
+  if [ "${1:-}" = "--test" ] && ! command -v go >/dev/null; then
+    echo "bootstrap: the Kubernetes tests build their cluster from source and need Go 1.26+ on PATH" >&2
+    exit 1
+  fi
   if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
