@@ -40,11 +40,13 @@ k8s-tools: ## Build (once, cached) etcd, Kubernetes, KWOK and helm at the versio
 	@scripts/k8s-tools.sh
 
 .PHONY: lint
-lint: bootstrap ## ruff, mypy --strict, import-linter
+lint: bootstrap ## ruff, mypy --strict, import-linter, helm lint --strict
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) lint-imports
+	@helm="$$(scripts/k8s-tools.sh)/helm"; for values in charts/inkwell/ci/*-values.yaml; do \
+	  $$helm lint --strict charts/inkwell -f $$values | tail -1; done
 
 .PHONY: format
 format: bootstrap ## Apply ruff's fixes and formatting

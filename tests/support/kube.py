@@ -47,6 +47,28 @@ class Kube:
         return dict(json.loads(self.kubectl("get", kind, name, "-o", "json").stdout))
 
 
+def versions() -> dict[str, str]:
+    lines = (ROOT / "k8s" / "versions.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def prometheus_operator_crds() -> list[Path]:
+    """The monitoring.coreos.com CRDs the chart uses, from the prometheus-operator Go module."""
+    version = versions()["PROMETHEUS_OPERATOR_VERSION"]
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"github.com/prometheus-operator/prometheus-operator@{version}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    )
+    directory = Path(json.loads(result.stdout)["Dir"]) / "example" / "prometheus-operator-crd"
+    return [
+        directory / f"monitoring.coreos.com_{name}.yaml" for name in ("servicemonitors", "prometheusrules")
+    ]
+
+
 def tools_bin() -> str:
     return subprocess.run(
         [str(ROOT / "scripts" / "k8s-tools.sh")], capture_output=True, text=True, check=True, timeout=3600
