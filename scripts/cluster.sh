@@ -45,7 +45,9 @@ up() {
       --config "$stages" \
       --wait 120s
   fi
-  kwokctl scale node --name "$NAME" --replicas "$NODES" >/dev/null
+  # Room for pods that request ephemeral storage, as the chart's do (KWOK's default node has none).
+  kwokctl scale node --name "$NAME" --replicas "$NODES" \
+    --param '.allocatable["ephemeral-storage"] = "100Gi"' >/dev/null
   kubectl --kubeconfig "$KUBECONFIG_PATH" wait --for=condition=Ready nodes --all --timeout=120s >/dev/null
   kubectl --kubeconfig "$KUBECONFIG_PATH" get nodes
   echo "export KUBECONFIG=$KUBECONFIG_PATH PATH=$bin:\$PATH"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the cluster toolchain from source with the machine's Go, through the Go module proxy:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl and helm,
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, kwokctl, helm and kube-score,
 # at the versions in k8s/versions.env. Binaries are cached in a directory named after those
 # versions (outside the repository), so a rebuild happens only when a version changes.
 # Prints the bin directory on stdout; progress goes to stderr.
@@ -9,10 +9,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=../k8s/versions.env
 source k8s/versions.env
 
-versions="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
+versions="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}_kube-score-${KUBE_SCORE_VERSION}"
 cache="${INKWELL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/inkwell/tools}/$versions"
 bin="$cache/bin"
-tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm)
+tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm kube-score)
 
 complete=1
 for tool in "${tools[@]}"; do [ -x "$bin/$tool" ] || complete=0; done
@@ -103,10 +103,17 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 }
 
+build_kube_score() {
+  log "building kube-score ${KUBE_SCORE_VERSION}"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w -X main.version=${KUBE_SCORE_VERSION#v}" \
+    "github.com/zegl/kube-score/cmd/kube-score@${KUBE_SCORE_VERSION}"
+}
+
 [ -x "$bin/etcd" ] || (build_etcd)
 [ -x "$bin/kubectl" ] && [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] \
   && [ -x "$bin/kube-scheduler" ] || (build_kubernetes)
 [ -x "$bin/kwokctl" ] && [ -x "$bin/kwok" ] || (build_kwok)
 [ -x "$bin/helm" ] || (build_helm)
+[ -x "$bin/kube-score" ] || (build_kube_score)
 log "built in $((SECONDS - started)) s into $bin ($(du -sh "$bin" | cut -f1))"
 echo "$bin"
