@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from schemathesis.checks import not_a_server_error
@@ -12,6 +14,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from service.db import create_engine
+from service.main import create_app
+from tests.conftest import PostgresServer, test_settings
 
 CHECKS = [
     not_a_server_error,
@@ -32,3 +38,13 @@ def call_and_validate(case: Any, headers: dict[str, str]) -> None:
         assert response.json()["errors"]["body"][0].startswith("is too large")
         return
     case.validate_response(response, checks=CHECKS)
+
+
+@contextmanager
+def app_on_fresh_database(postgres: PostgresServer, prefix: str) -> Iterator[Any]:
+    """The app on a database of its own, dropped afterwards."""
+    url = postgres.create_database(prefix)
+    settings = test_settings(url)
+    # schemathesis calls the ASGI app from its own event loops: no pooled connection may outlive one.
+    yield create_app(settings, engine=create_engine(settings, null_pool=True))
+    postgres.drop_database(url)

@@ -12,10 +12,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from service.db import create_engine
-from service.main import create_app
-from tests.conftest import PostgresServer, test_settings
-from tests.contract.checks import call_and_validate
+from tests.conftest import PostgresServer
+from tests.contract.checks import app_on_fresh_database, call_and_validate
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +22,8 @@ CONDUIT_SPEC = Path(__file__).parent / "conduit" / "openapi.yml"
 
 @pytest.fixture(scope="module")
 def conduit_app(postgres: PostgresServer) -> Iterator[Any]:
-    url = postgres.create_database("inkwell_conduit")
-    settings_ = test_settings(url)
-    app = create_app(settings_, engine=create_engine(settings_, null_pool=True))
-    yield app
-    postgres.drop_database(url)
+    with app_on_fresh_database(postgres, "inkwell_conduit") as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
