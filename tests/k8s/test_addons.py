@@ -5,6 +5,7 @@ collector's address, the autoscaling metric)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,12 +123,18 @@ def test_the_collector_service_is_where_the_chart_sends_traces(
     ports = {port["name"]: port["port"] for port in served["spec"]["ports"]}
     assert ports == {"otlp-grpc": 4317, "otlp-http": 4318}
     assert endpoint.port == ports["otlp-http"]
-    slices = json.loads(
-        kube.kubectl(
-            "get", "endpointslices", "-l", "kubernetes.io/service-name=otel-collector", "-o", "json"
-        ).stdout
-    )["items"]
-    ready = [e for s in slices for e in s.get("endpoints") or [] if e["conditions"].get("ready")]
+    # The EndpointSlice controller catches up with the rollout shortly after it: wait, generously.
+    deadline = time.monotonic() + 60
+    while True:
+        slices = json.loads(
+            kube.kubectl(
+                "get", "endpointslices", "-l", "kubernetes.io/service-name=otel-collector", "-o", "json"
+            ).stdout
+        )["items"]
+        ready = [e for s in slices for e in s.get("endpoints") or [] if e["conditions"].get("ready")]
+        if len(ready) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len(ready) == 2
 
 
