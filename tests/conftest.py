@@ -22,6 +22,7 @@ from service.config import Settings
 from service.db import create_engine
 from service.main import create_app
 from service.migrate import upgrade
+from tests.support.asgi import asgi_client
 from tests.support.postgres import postgres_cluster
 
 TEMPLATE_DB = "inkwell_template"
@@ -157,9 +158,7 @@ def app(settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmake
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
+    async with asgi_client(app) as client:
         yield client
 
 
@@ -185,9 +184,7 @@ async def committing_client(postgres: PostgresServer) -> AsyncIterator[httpx.Asy
     settings = test_settings(url)
     app = create_app(settings)
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
+        async with asgi_client(app) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
     finally:

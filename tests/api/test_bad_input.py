@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.main import create_app
 from tests.conftest import test_settings as make_settings
 from tests.factories import Account, create_article, create_user
+from tests.support.asgi import asgi_client
 
 pytestmark = pytest.mark.anyio
 
@@ -429,9 +430,7 @@ async def small_client(
     """The app with a 1 KiB body limit, on the test's own transaction."""
     app = create_app(make_settings(database_url, max_body_bytes=SMALL_LIMIT), engine=engine)
     app.state.sessionmaker = sessionmaker
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
+    async with asgi_client(app) as client:
         yield client
 
 

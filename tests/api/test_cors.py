@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.main import create_app
 from tests.conftest import test_settings as make_settings
 from tests.factories import create_user
+from tests.support.asgi import asgi_client
 
 pytestmark = pytest.mark.anyio
 
@@ -33,8 +34,7 @@ def make_client(
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(make_settings(database_url, **overrides), engine=engine)
         app.state.sessionmaker = sessionmaker
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with asgi_client(app) as client:
             yield client
 
     return build

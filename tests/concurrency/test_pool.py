@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from service.main import create_app
 from tests.conftest import PostgresServer, test_settings
 from tests.factories import Account, create_article, create_user
+from tests.support.asgi import asgi_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -63,8 +64,7 @@ async def test_forty_signed_in_requests_share_a_pool_of_two_without_deadlock(tin
     event.listen(pool, "checkout", on_checkout)
     event.listen(pool, "checkin", on_checkin)
 
-    transport = httpx.ASGITransport(app=tiny_pool_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with asgi_client(tiny_pool_app) as client:
         author = await create_user(client)
         slug = (await create_article(client, author))["slug"]
         readers = list(await asyncio.gather(*(create_user(client) for _ in range(40))))

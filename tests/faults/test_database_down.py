@@ -20,6 +20,7 @@ from service.main import create_app
 from service.migrate import upgrade
 from tests.conftest import PostgresServer, test_settings
 from tests.factories import create_user
+from tests.support.asgi import asgi_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -47,9 +48,7 @@ async def down_client(port: int) -> AsyncIterator[httpx.AsyncClient]:
     url = f"postgresql+asyncpg://inkwell:inkwell@127.0.0.1:{port}/{DATABASE}"
     app = create_app(test_settings(url, db_pool_timeout=2))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as c:
+        async with asgi_client(app) as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
     finally:
@@ -167,9 +166,7 @@ async def test_a_write_cut_off_by_a_lost_connection_answers_503_and_leaves_nothi
             cut.append(statement)
             kill_backend(conn.connection.dbapi_connection.driver_connection.get_server_pid())
 
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=live_app), base_url="http://testserver"
-    ) as client:
+    async with asgi_client(live_app) as client:
         author = await create_user(client)
         event.listen(engine.sync_engine, "before_cursor_execute", lose_connection_before_tagging)
         try:

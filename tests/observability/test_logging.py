@@ -32,6 +32,7 @@ from service.main import create_app
 from service.models import User
 from tests.conftest import test_settings
 from tests.factories import create_article, create_user
+from tests.support.asgi import asgi_client
 from tests.support.logcapture import access_lines, json_lines, preserved_logging
 from tests.support.postgres import free_port, wait_for_port
 from tests.support.server import INKWELL, migrate, server_env
@@ -86,8 +87,7 @@ async def make_client(
         app.state.sessionmaker = sessionmaker
         if routes is not None:
             routes(app)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 40000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        client = asgi_client(app, raise_app_exceptions=False, client=(peer, 40000))
         clients.append(client)
         return client
 

@@ -31,6 +31,7 @@ from service.models import User
 from service.observability import errors, tracing
 from tests.conftest import test_settings
 from tests.factories import create_user
+from tests.support.asgi import asgi_client
 from tests.support.postgres import free_port, wait_for_port
 from tests.support.sentry import SentryReceiver, sentry_receiver
 
@@ -62,11 +63,9 @@ def sentry_settings(database_url: str, receiver: SentryReceiver) -> Settings:
     return test_settings(database_url, sentry_dsn=receiver.dsn, git_revision=REVISION)
 
 
-def asgi_client(app: FastAPI) -> httpx.AsyncClient:
+def app_client(app: FastAPI) -> httpx.AsyncClient:
     # Starlette re-raises after sending the 500, as a server sees it; the client must get the 500.
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver"
-    )
+    return asgi_client(app, raise_app_exceptions=False)
 
 
 def add_failing_routes(app: FastAPI) -> None:
@@ -100,7 +99,7 @@ async def client(
     app = create_app(sentry_settings(database_url, receiver), engine=engine)
     app.state.sessionmaker = sessionmaker
     add_failing_routes(app)
-    async with asgi_client(app) as client:
+    async with app_client(app) as client:
         yield client
 
 
@@ -207,7 +206,7 @@ async def test_database_outages_and_chosen_503s_are_logged_not_reported(
     app = create_app(sentry_settings(dead, receiver))
     add_failing_routes(app)
     try:
-        async with asgi_client(app) as client:
+        async with app_client(app) as client:
             # Through the session dependency (ServiceUnavailable), then through the last-resort
             # handler's outage branch, which reports nothing.
             for path in ("/api/articles", "/api/lost-database", "/api/chosen-503"):
@@ -252,7 +251,7 @@ async def test_an_error_inside_a_request_span_carries_its_trace_id(
     async def boom_in_span() -> None:
         raise RuntimeError("kaboom in a span")
 
-    async with asgi_client(app) as client:
+    async with app_client(app) as client:
         assert (await client.get("/api/boom-in-span")).status_code == 500
 
     [event] = flushed_events(receiver, 1)

@@ -21,6 +21,7 @@ from service.main import create_app
 from service.migrate import downgrade, upgrade
 from tests.conftest import PostgresServer, test_settings
 from tests.factories import create_article, create_user
+from tests.support.asgi import asgi_client
 
 pytestmark = [pytest.mark.anyio, pytest.mark.sqlite]
 
@@ -71,8 +72,7 @@ async def sqlite_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def sqlite_client(sqlite_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=sqlite_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with asgi_client(sqlite_app) as client:
         yield client
 
 
@@ -102,9 +102,7 @@ async def test_default_database_is_created_by_migrating_and_then_serves(
     assert (tmp_path / make_url(url).database).is_file()  # type: ignore[operator]
     app = create_app(test_settings(url))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as c:
+        async with asgi_client(app) as c:
             await create_user(c, username="jake")
             assert (await c.get("/api/profiles/jake")).json()["profile"]["username"] == "jake"
             assert (await c.get("/readyz")).json() == {"status": "ok"}
@@ -287,9 +285,7 @@ async def assert_serves(url: str) -> None:
     """After a round trip the schema is whole again: a user, an article with tags, a favourite."""
     app = create_app(test_settings(url))
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as c:
+        async with asgi_client(app) as c:
             author = await create_user(c)
             article = await create_article(c, author, tags=["again"])
             favourited = (
