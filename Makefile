@@ -6,7 +6,7 @@ RUN := $(UV) run --frozen
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: bootstrap
 bootstrap: ## Install uv and the locked virtualenv (.venv)
@@ -26,6 +26,15 @@ test: ## Run the whole suite (starts its own PostgreSQL)
 bench: ## Benchmarks that print ratios measured side by side (bench/README.md)
 	@scripts/bootstrap.sh --bench
 	$(RUN) python -m bench.observability
+
+.PHONY: dashboards
+dashboards: bootstrap ## Generate the Grafana dashboards and Prometheus rules into charts/inkwell/files
+	$(RUN) python -m dashboards
+
+.PHONY: dashboards-preview
+dashboards-preview: ## Draw the service overview from a live Prometheus (PROMETHEUS_URL, else a local one) into var/
+	@scripts/bootstrap.sh --preview
+	$(RUN) python -m dashboards.preview $${PROMETHEUS_URL:+--prometheus $$PROMETHEUS_URL}
 
 .PHONY: cluster-up
 cluster-up: ## Start a local Kubernetes (real control plane, KWOK nodes); kubeconfig in var/cluster/

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a fresh machine, and nothing twice:
-# uv (pinned, in .tools/), the locked virtualenv, and with --test the Debian packages the suite starts.
+# uv (pinned, in .tools/), the locked virtualenv, and with --test (or --bench, --preview) the Debian
+# packages the suite (or the benchmarks, the dashboards' preview) starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +16,10 @@ fi
 
 "$UV" sync --frozen --quiet
 
-if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
-  missing=()
+missing=()
+if [ "${1:-}" = "--preview" ]; then
+  command -v prometheus >/dev/null || missing+=(prometheus)
+elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v ps >/dev/null || missing+=(procps)
@@ -24,15 +27,18 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
     echo "bootstrap: the Kubernetes tests build their cluster from source and need Go 1.26+ on PATH" >&2
     exit 1
   fi
+  if [ "${1:-}" = "--test" ]; then
+    { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+  fi
   if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
   fi
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "bootstrap: installing ${missing[*]} (Debian packages)"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]} (Debian packages)"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -115,6 +115,7 @@ def test_autoscaling_replaces_the_replica_count_and_scales_on_cpu_and_requests()
         ("podDisruptionBudget.enabled", "PodDisruptionBudget"),
         ("networkPolicy.enabled", "NetworkPolicy"),
         ("serviceMonitor.enabled", "ServiceMonitor"),
+        ("prometheusRule.enabled", "PrometheusRule"),
         ("migrations.enabled", "Job"),
         ("serviceAccount.create", "ServiceAccount"),
     ],
@@ -148,9 +149,9 @@ def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus() 
 
 
 def test_tracing_is_configured_only_with_an_endpoint() -> None:
-    off = one(render(DEV), "ConfigMap")["data"]
+    off = one(render(DEV), "ConfigMap", "-inkwell")["data"]
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in off
-    on = one(render(PROD), "ConfigMap")["data"]
+    on = one(render(PROD), "ConfigMap", "-inkwell")["data"]
     assert on["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
     assert on["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
     assert on["OTEL_TRACES_SAMPLER_ARG"] == "0.1"

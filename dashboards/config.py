@@ -1,0 +1,84 @@
+"""The one place that says what Inkwell's series look like and what it promises (SLOs), so that the
+dashboards, the recording rules and the alerts cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BurnRateWindow:
+    """A multi-window burn-rate alert: it fires when the budget burns `factor` times too fast over
+    both `long` (it matters) and `short` (it is still happening). The SRE workbook, chapter 5."""
+
+    long: str
+    short: str
+    factor: float
+    severity: str
+    for_: str
+
+
+@dataclass(frozen=True)
+class Config:
+    # Series of the service: the chart's ServiceMonitor relabels app.kubernetes.io/name to `app` and
+    # app.kubernetes.io/instance to `release` (namespace comes from the target).
+    selector: str = 'app="inkwell"'
+    # Labels every aggregate keeps: one SLO per release.
+    group_by: tuple[str, ...] = ("namespace", "release")
+    # The container of the chart's pods, for kube-state-metrics and cAdvisor series.
+    container: str = "inkwell"
+    # Requests that are not users' traffic: probes (the /metrics scrape is not counted at all).
+    excluded_handlers: str = "/healthz|/readyz"
+
+    slo_period: str = "30d"
+    availability_target: float = 0.999
+    latency_target: float = 0.99
+    # A histogram bucket boundary of http_request_duration_seconds.
+    latency_threshold_seconds: float = 0.25
+
+    burn_rate_windows: tuple[BurnRateWindow, ...] = (
+        BurnRateWindow("1h", "5m", 14.4, "critical", "2m"),
+        BurnRateWindow("6h", "30m", 6.0, "critical", "15m"),
+        BurnRateWindow("1d", "2h", 3.0, "warning", "1h"),
+        BurnRateWindow("3d", "6h", 1.0, "warning", "3h"),
+    )
+
+    # Other alerts.
+    target_down_for: str = "5m"
+    no_traffic_for: str = "15m"
+    restarts_threshold: int = 3
+    restarts_window: str = "30m"
+    hpa_at_max_for: str = "15m"
+    pool_exhausted_for: str = "5m"
+
+    runbook_base_url: str = "https://github.com/inkwell-dev/inkwell/blob/main/docs/runbooks"
+    dashboard_uid_prefix: str = "inkwell"
+    dashboard_tags: tuple[str, ...] = ("inkwell",)
+    routes_shown: int = 10
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def windows(self) -> tuple[str, ...]:
+        """Every window a rate is recorded over: the burn-rate pairs' windows, shortest first."""
+        seen = {w for pair in self.burn_rate_windows for w in (pair.long, pair.short)}
+        return tuple(sorted(seen, key=seconds))
+
+    @property
+    def by(self) -> str:
+        return ", ".join(self.group_by)
+
+    @property
+    def level(self) -> str:
+        """The `level` part of recording rule names (level:metric:operations)."""
+        return "_".join(self.group_by)
+
+    def runbook(self, alert: str) -> str:
+        return f"{self.runbook_base_url}/{alert}.md"
+
+
+def seconds(duration: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return int(duration[:-1]) * units[duration[-1]]
+
+
+CONFIG = Config()

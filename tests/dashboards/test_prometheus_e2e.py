@@ -1,0 +1,196 @@
+"""End to end: a real Inkwell on PostgreSQL, scraped by a real Prometheus evaluating the generated
+rules, under a little traffic. Every rule and every service-level dashboard query must evaluate and
+return data, and read only metrics that exist."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from dashboards import local, preview
+from tests.conftest import PostgresServer
+from tests.dashboards.promql import dashboard_queries, dashboards, metric_names, rules
+from tests.support.otlp import otlp_http_receiver
+from tests.support.prometheus import local_rule_files, prometheus, query
+from tests.support.server import running_server, server_env
+
+pytestmark = pytest.mark.slow
+
+LABELS = {"app": "inkwell", "namespace": "e2e", "release": "blog"}
+VARIABLES = {
+    "namespace": "e2e",
+    "release": "blog",
+    "route": ".*",
+    "__rate_interval": "1m",
+    "workload": "blog-inkwell",
+}
+SERVICE_LEVEL = ["inkwell-overview", "inkwell-dependencies", "inkwell-business"]
+
+# The kube-state-metrics (v2) and cAdvisor series the Kubernetes dashboard and alerts read, as
+# documented: https://github.com/kubernetes/kube-state-metrics/tree/main/docs/metrics and
+# https://github.com/google/cadvisor/blob/master/docs/storage/prometheus.md
+CLUSTER_METRICS = {
+    "kube_deployment_spec_replicas",
+    "kube_deployment_status_replicas_updated",
+    "kube_deployment_status_replicas_ready",
+    "kube_deployment_status_replicas_available",
+    "kube_horizontalpodautoscaler_status_current_replicas",
+    "kube_horizontalpodautoscaler_status_desired_replicas",
+    "kube_horizontalpodautoscaler_spec_min_replicas",
+    "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_horizontalpodautoscaler_spec_target_metric",
+    "kube_horizontalpodautoscaler_status_target_metric",
+    "kube_pod_container_status_restarts_total",
+    "kube_pod_container_resource_requests",
+    "kube_pod_container_resource_limits",
+    "container_cpu_usage_seconds_total",
+    "container_memory_working_set_bytes",
+    "container_cpu_cfs_throttled_periods_total",
+    "container_cpu_cfs_periods_total",
+}
+
+
+@dataclass
+class Stack:
+    prometheus: str
+    scraped: set[str]
+    trace_ids: set[str]
+
+
+@pytest.fixture(scope="module")
+def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    url = postgres.create_database("inkwell_dashboards")
+    rule_files = local_rule_files(tmp_path_factory.mktemp("rules"))
+    try:
+        with otlp_http_receiver() as receiver:
+            env = server_env(
+                url, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY="200"
+            )
+            with (
+                running_server(env) as server,
+                prometheus(
+                    targets=[f"127.0.0.1:{server.port}"], labels=LABELS, rule_files=rule_files
+                ) as url_,
+            ):
+                local.traffic(server.url, seconds=6)
+                text = httpx.get(f"{server.url}/metrics", timeout=10).text
+                scraped = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+                # Two more scrapes and rule evaluations after the traffic.
+                deadline = time.monotonic() + 60
+                while not query(url_, "namespace_release:inkwell_http_requests:rate5m > 0"):
+                    assert time.monotonic() < deadline, "the recording rules produced nothing"
+                    time.sleep(0.5)
+                time.sleep(3)
+                receiver.wait_for(lambda spans: len(spans) > 0)
+                yield Stack(url_, scraped, {span.trace_id for span in receiver.spans()})
+    finally:
+        postgres.drop_database(url)
+
+
+def test_every_metric_a_query_reads_is_exported_recorded_or_a_documented_cluster_metric(stack: Stack) -> None:
+    recorded = {rule["record"] for rule in rules() if "record" in rule}
+    known = stack.scraped | recorded | CLUSTER_METRICS | {"up"}
+    expressions = [(rule.get("record") or rule["alert"], rule["expr"]) for rule in rules()]
+    expressions += [
+        (f"{name}: {title}", expr)
+        for name, board in dashboards().items()
+        for title, expr in dashboard_queries(board)
+    ]
+    unknown = {(where, name) for where, expr in expressions for name in metric_names(expr) - known}
+    assert not unknown
+    # The check can fail: it sees every name, and only names.
+    (hpa,) = [rule["expr"] for rule in rules() if rule.get("alert") == "InkwellHPAAtMaximum"]
+    assert metric_names(hpa) == {
+        "kube_horizontalpodautoscaler_status_current_replicas",
+        "kube_horizontalpodautoscaler_spec_max_replicas",
+        "inkwell_build_info",
+    }
+
+
+RECORDED = [rule for rule in rules() if "record" in rule]
+
+
+@pytest.mark.parametrize(
+    "rule", RECORDED, ids=[" ".join([r["record"], *r.get("labels", {}).values()]) for r in RECORDED]
+)
+def test_every_recording_rule_returns_data(stack: Stack, rule: dict[str, Any]) -> None:
+    labels = {"namespace": "e2e", "release": "blog", **rule.get("labels", {})}
+    matchers = ", ".join(f'{key}="{value}"' for key, value in labels.items())
+    result = query(stack.prometheus, f"{rule['record']}{{{matchers}}}")
+    assert result, f"{rule['record']} returned nothing"
+    assert not math.isnan(float(result[0]["value"][1]))
+
+
+def test_every_alert_expression_evaluates_and_none_fires_on_healthy_traffic(stack: Stack) -> None:
+    for rule in rules():
+        if "alert" in rule:
+            assert query(stack.prometheus, rule["expr"]) == [], rule["alert"]
+    alerts = httpx.get(f"{stack.prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    assert alerts == []
+    groups = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert {rule["health"] for group in groups for rule in group["rules"]} == {"ok"}
+
+
+@pytest.mark.parametrize("name", SERVICE_LEVEL)
+def test_every_service_level_dashboard_query_returns_data(stack: Stack, name: str) -> None:
+    empty = []
+    for title, expr in dashboard_queries(dashboards()[name]):
+        if not query(stack.prometheus, preview.expand(expr, VARIABLES)):
+            empty.append(title)
+    assert not empty
+
+
+def test_the_kubernetes_dashboard_queries_are_valid_promql(stack: Stack) -> None:
+    # No kube-state-metrics or cAdvisor here: the queries must parse and run, and return nothing.
+    for _title, expr in dashboard_queries(dashboards()["inkwell-kubernetes"]):
+        query(stack.prometheus, preview.expand(expr, VARIABLES))
+
+
+def test_the_availability_slo_reads_100_percent_and_latency_is_measured(stack: Stack) -> None:
+    assert (
+        float(
+            query(
+                stack.prometheus,
+                'namespace_release:inkwell_http_requests_errors:ratio_rate5m{release="blog"}',
+            )[0]["value"][1]
+        )
+        == 0
+    )
+    p99 = query(
+        stack.prometheus,
+        'namespace_release:http_request_duration_seconds:histogram_quantile_5m{quantile="0.99"}',
+    )
+    assert 0 < float(p99[0]["value"][1]) < 10
+
+
+def test_latency_exemplars_reach_prometheus_with_the_trace_ids_the_collector_received(stack: Stack) -> None:
+    now = time.time()
+    response = httpx.get(
+        f"{stack.prometheus}/api/v1/query_exemplars",
+        params={
+            "query": 'http_request_duration_seconds_bucket{app="inkwell"}',
+            "start": now - 600,
+            "end": now,
+        },
+        timeout=10,
+    ).json()
+    exemplar_ids = {e["labels"]["trace_id"] for series in response["data"] for e in series["exemplars"]}
+    assert exemplar_ids, response
+    assert exemplar_ids & stack.trace_ids
+
+
+def test_the_preview_draws_every_overview_panel_from_prometheus(stack: Stack, tmp_path: Path) -> None:
+    output = tmp_path / "overview.png"
+    drawn = preview.render(stack.prometheus, output, namespace="e2e", release="blog", minutes=2)
+    panels = [p for p in dashboards()["inkwell-overview"]["panels"] if p["type"] != "row"]
+    assert drawn >= len(panels)
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert output.stat().st_size > 20_000
