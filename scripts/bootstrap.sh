@@ -27,8 +27,10 @@ elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
     echo "bootstrap: the Kubernetes tests build their cluster from source and need Go 1.26+ on PATH" >&2
     exit 1
   fi
+  command -v redis-server >/dev/null || missing+=(redis-server)
   if [ "${1:-}" = "--test" ]; then
     { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+    command -v nginx >/dev/null || missing+=(nginx)
   fi
   if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || missing+=(wrk)

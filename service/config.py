@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
 
     metrics_enabled: bool = True
+    # Public reads are cached (service/cache.py): in Redis when a URL is set, in-process only in
+    # development and test (one process), otherwise not at all.
+    redis_url: str = ""
+    cache_enabled: bool = True
+    cache_ttl_seconds: float = Field(60.0, gt=0)
     sentry_dsn: str | None = None
     # Set by the image build (or the chart) so build info and Sentry releases name the commit.
     git_revision: str = "unknown"

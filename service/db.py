@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -16,12 +17,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from service.cache import CacheUnavailable, ResponseCache, written_scopes
 from service.config import Settings
 from service.errors import Conflict, ServiceUnavailable, Unprocessable, is_database_outage
 from service.observability.metrics import TimedAsyncAdaptedQueuePool
 
 # character_not_in_repertoire, untranslatable_character
 _UNSTORABLE_TEXT = {"22021", "22P05"}
+
+logger = structlog.get_logger("inkwell.db")
 
 
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
@@ -75,11 +79,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             # Runs before the response is sent (scope="function" below): a client is never told
-            # a write succeeded that did not commit.
+            # a write succeeded that did not commit, and the next read sees it (service/cache.py).
+            cache: ResponseCache = request.app.state.cache
+            scopes = written_scopes(session)
+            if scopes:
+                await cache.invalidate(scopes)
             await session.commit()
+            if scopes:
+                try:
+                    await cache.invalidate(scopes)
+                except CacheUnavailable:
+                    logger.warning("cache invalidation after commit failed", scopes=sorted(scopes))
         except Exception as exc:
             with contextlib.suppress(Exception):
                 await session.rollback()
+            if isinstance(exc, CacheUnavailable):
+                raise ServiceUnavailable(
+                    "cache", "is unavailable, so writes wait until it is back; retry later"
+                ) from exc
             if is_database_outage(exc):
                 raise ServiceUnavailable("database") from exc
             if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service import __version__, observability
 from service.admin.endpoints import router as admin_router
 from service.articles.endpoints import router as articles_router
+from service.cache import PublicReadCache, create_cache
 from service.comments.endpoints import router as comments_router
 from service.config import Settings, get_settings
 from service.db import create_engine, create_sessionmaker
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.cache.close()
         await engine.dispose()
 
     app = FastAPI(
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.cache = create_cache(settings)
 
     install_error_handlers(app)
 
@@ -73,6 +76,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     # The last added runs first: CORS wraps everything, so even a 413 carries its CORS headers
     # and a browser client can read the error.
+    # Innermost: a cache hit skips routing and the endpoint, and nothing else.
+    app.add_middleware(PublicReadCache, cache=app.state.cache, routes=app.routes)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

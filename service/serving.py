@@ -140,6 +140,9 @@ def prepare_multiprocess_metrics(port: int) -> Path:
 def serve(settings: Settings, *, host: str, port: int, workers: int, reload: bool) -> None:
     if workers > 1:
         prepare_multiprocess_metrics(port)
+        if settings.cache_enabled and not settings.redis_url:
+            # An in-process cache per worker would serve one worker's stale reads after another's write.
+            os.environ["INKWELL_CACHE_ENABLED"] = "false"
     config = uvicorn.Config(
         APP,
         factory=True,

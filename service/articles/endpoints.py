@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from service.articles import schemas, service
 from service.auth.dependencies import CurrentUser, EditorUser, OptionalUser
+from service.cache import json_response
 from service.db import SessionDep
 from service.errors import error_responses
 from service.schemas import NoNul
@@ -38,10 +39,13 @@ async def list_articles(
     favorited: Annotated[str | None, Query(max_length=64), NoNul] = None,
     limit: Limit = 20,
     offset: Offset = 0,
-) -> schemas.MultipleArticlesResponse:
+) -> Response:
     filters = schemas.ArticleFilter(tag=tag, author=author, favorited=favorited)
-    return await service.list_articles(
-        session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
+
+    return json_response(
+        await service.list_articles(
+            session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
+        )
     )
 
 
@@ -52,12 +56,12 @@ async def list_articles(
     response_model=schemas.MultipleArticlesResponse,
     responses=error_responses(401, 422),
 )
-async def feed(
-    session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offset: Offset = 0
-) -> schemas.MultipleArticlesResponse:
+async def feed(session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offset: Offset = 0) -> Response:
     filters = schemas.ArticleFilter(feed_of=viewer.id)
-    return await service.list_articles(
-        session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
+    return json_response(
+        await service.list_articles(
+            session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
+        )
     )
 
 
@@ -84,8 +88,9 @@ async def create_article(
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 404, 422),
 )
-async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> schemas.SingleArticleResponse:
-    return schemas.SingleArticleResponse(article=await service.get(session=session, slug=slug, viewer=viewer))
+async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> Response:
+    article = await service.get(session=session, slug=slug, viewer=viewer)
+    return json_response(schemas.SingleArticleResponse(article=article))
 
 
 @router.put(
@@ -152,5 +157,5 @@ async def unfavorite(slug: Slug, session: SessionDep, user: CurrentUser) -> sche
     response_model=schemas.TagsResponse,
     responses=error_responses(422),
 )
-async def get_tags(session: SessionDep) -> schemas.TagsResponse:
-    return await service.tags(session=session)
+async def get_tags(session: SessionDep) -> Response:
+    return json_response(await service.tags(session=session))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from service.auth.dependencies import CurrentUser, OptionalUser
+from service.cache import json_response
 from service.comments import schemas, service
 from service.db import SessionDep
 from service.errors import error_responses
@@ -25,10 +26,8 @@ Slug = Annotated[str, Path(description="The article's slug"), NoNul]
     response_model=schemas.MultipleCommentsResponse,
     responses=error_responses(401, 404, 422),
 )
-async def list_comments(
-    slug: Slug, session: SessionDep, viewer: OptionalUser
-) -> schemas.MultipleCommentsResponse:
-    return await service.list_for(session=session, slug=slug, viewer=viewer)
+async def list_comments(slug: Slug, session: SessionDep, viewer: OptionalUser) -> Response:
+    return json_response(await service.list_for(session=session, slug=slug, viewer=viewer))
 
 
 @router.post(

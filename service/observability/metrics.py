@@ -70,6 +70,12 @@ DB_QUERY_DURATION = Histogram(
     ["operation"],
     buckets=QUERY_BUCKETS,
 )
+CACHE_LOOKUPS = Counter(
+    "inkwell_cache_lookups_total", "Cached public reads by scope and result (hit, miss)", ["scope", "result"]
+)
+CACHE_ERRORS = Counter(
+    "inkwell_cache_errors_total", "Cache store failures by operation (get, put, invalidate)", ["operation"]
+)
 BUILD_INFO = Gauge(
     "inkwell_build_info",
     "Always 1; the labels say what is running",
@@ -81,6 +87,11 @@ for _reason in ("unknown_user", "wrong_password", "deactivated"):
     LOGIN_FAILURES.labels(_reason)  # present at 0 from the start, so rate() works at once
 for _operation in ("SELECT", "INSERT", "UPDATE", "DELETE"):
     DB_QUERY_DURATION.labels(_operation)
+for _scope in ("articles", "comments"):
+    for _result in ("hit", "miss"):
+        CACHE_LOOKUPS.labels(_scope, _result)
+for _operation in ("get", "put", "invalidate"):
+    CACHE_ERRORS.labels(_operation)
 
 
 def count_on_commit(session: AsyncSession, counter: Counter) -> None:
