@@ -254,6 +254,34 @@ def dependencies(config: Config = CONFIG) -> models.Dashboard:
                 steps=[(None, "green"), (0.05, "red")],
             )
         )
+        .with_row(dashboard.Row("Response cache (Redis when configured)"))
+        .with_panel(
+            graph(
+                "Cache hit ratio by scope",
+                "Share of anonymous public reads (article lists, articles, comments, tags) answered from the "
+                "cache. Every write invalidates its scope, so a write-heavy minute lowers it.",
+                [
+                    (
+                        f'sum by (scope) (rate(inkwell_cache_lookups_total{{{scope(config)}, result="hit"}}[{RATE}]))\n/\n'
+                        f"sum by (scope) (rate(inkwell_cache_lookups_total{here}[{RATE}]))",
+                        "{{scope}}",
+                    )
+                ],
+                unit="percentunit",
+                minimum=0,
+                maximum=1,
+            )
+        )
+        .with_panel(
+            graph(
+                "Cache failures by operation",
+                "Failed reads, stores and invalidations of the cache (Redis unreachable or slow). Reads then "
+                "go to the database; writes are refused with 503 until Redis answers again.",
+                [(f"sum by (operation) (rate(inkwell_cache_errors_total{here}[{RATE}]))", "{{operation}}")],
+                unit="ops",
+                steps=[(None, "green"), (0.001, "red")],
+            )
+        )
         .with_row(dashboard.Row("Queries"))
         .with_panel(
             graph(

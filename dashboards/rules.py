@@ -140,7 +140,10 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
     hpa = (
         "kube_horizontalpodautoscaler_status_current_replicas\n>= kube_horizontalpodautoscaler_spec_max_replicas\n"
         "and on (namespace, horizontalpodautoscaler)\n"
-        f'label_replace({releases(config)}, "horizontalpodautoscaler", "$1", "service", "(.*)")'
+        f'label_replace({releases(config)}, "horizontalpodautoscaler", "$1", "service", "(.*)")\n'
+        # Pinned on purpose (min = max, as `inkwell-ops scale --adjust-hpa` may leave it) is not news.
+        "unless on (namespace, horizontalpodautoscaler)\n"
+        "(kube_horizontalpodautoscaler_spec_min_replicas == kube_horizontalpodautoscaler_spec_max_replicas)"
     )
     others = [
         alert(
@@ -156,7 +159,9 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         alert(
             config,
             "InkwellNoTraffic",
-            f"{rate_name(config)}30m == 0",
+            # New pods have no request series until their first request: `or` gives them a 0.
+            f"(\n{rate_name(config)}30m\nor on (namespace, release)\n"
+            f"0 * group by (namespace, release) (inkwell_build_info{{{config.selector}}})\n) == 0",
             config.no_traffic_for,
             "warning",
             "Inkwell receives no requests.",
@@ -171,7 +176,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             "0m",
             "warning",
             "An Inkwell container keeps restarting.",
-            f"{{{{ $labels.pod }}}} in {{{{ $labels.namespace }}}} restarted {{{{ $value | humanize }}}} times in "
+            f'{{{{ $labels.pod }}}} in {{{{ $labels.namespace }}}} restarted {{{{ $value | printf "%.0f" }}}} times in '
             f"{config.restarts_window}.",
         ),
         alert(
@@ -188,7 +193,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             config,
             "InkwellDatabasePoolExhausted",
             f"sum by ({config.by}, pod) (inkwell_db_pool_checked_out{{{config.selector}}})\n>= "
-            f"sum by ({config.by}, pod) (inkwell_db_pool_size{{{config.selector}}})",
+            f"sum by ({config.by}, pod) (inkwell_db_pool_size{{{config.selector}}} > 0)",
             config.pool_exhausted_for,
             "warning",
             "An Inkwell pod has every pooled database connection in use.",

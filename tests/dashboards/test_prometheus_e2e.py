@@ -111,6 +111,7 @@ def test_every_metric_a_query_reads_is_exported_recorded_or_a_documented_cluster
     assert metric_names(hpa) == {
         "kube_horizontalpodautoscaler_status_current_replicas",
         "kube_horizontalpodautoscaler_spec_max_replicas",
+        "kube_horizontalpodautoscaler_spec_min_replicas",
         "inkwell_build_info",
     }
 
