@@ -26,6 +26,7 @@ test: ## Run the whole suite (starts its own PostgreSQL)
 bench: ## Benchmarks that print ratios measured side by side (bench/README.md)
 	@scripts/bootstrap.sh --bench
 	$(RUN) python -m bench.observability
+	$(RUN) python -m bench.endpoints
 
 .PHONY: dashboards
 dashboards: bootstrap ## Generate the Grafana dashboards and Prometheus rules into charts/inkwell/files

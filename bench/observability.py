@@ -26,7 +26,7 @@ from tests.support.server import CHEAP_ARGON2
 DEFAULT_SAMPLER = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
 
 
-def _base_env(database_url: str) -> dict[str, str]:
+def base_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_", "OTEL_", "PROMETHEUS_"))}
     return (
         env
@@ -52,13 +52,13 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="inkwell-bench-"))
 
     with seeded_postgres() as (_cluster, url), otlp_http_receiver() as otlp, sentry_receiver() as sentry:
-        off = _base_env(url) | {
+        off = base_env(url) | {
             "INKWELL_METRICS_ENABLED": "false",
             "INKWELL_ACCESS_LOG": "false",
             "INKWELL_LOG_LEVEL": "WARNING",
         }
         on = (
-            _base_env(url)
+            base_env(url)
             | DEFAULT_SAMPLER
             | {
                 "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,

@@ -92,11 +92,19 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(
-    url: str, *, seconds: float, connections: int, cpus: str, headers: dict[str, str] | None = None
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    cpus: str,
+    headers: dict[str, str] | None = None,
+    script: Path | None = None,
 ) -> WrkResult:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
     result = subprocess.run(pinned([*argv, url], cpus), check=True, capture_output=True, text=True)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
     if "Non-2xx or 3xx responses" in result.stdout or "Socket errors" in result.stdout:

@@ -1,8 +1,8 @@
 """SQL for articles, tags and favourites.
 
-Listing is a fixed number of statements whatever the page size or filter: one COUNT, one SELECT of
-the page (author, `favorited` and `following` included as correlated EXISTS), one SELECT of the
-page's tags. Writes that can race (new tags, favourites) are `INSERT ... ON CONFLICT DO NOTHING`.
+Listing is a fixed number of statements whatever the page size or filter: one SELECT of the page
+(author, `favorited` and `following` as correlated EXISTS, the total as a window count), one
+SELECT of the page's tags, and a COUNT only for a page past the end. Writes that can race (new tags, favourites) are `INSERT ... ON CONFLICT DO NOTHING`.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ async def count(session: AsyncSession, filters: ArticleFilter) -> int:
 async def page(
     session: AsyncSession, filters: ArticleFilter, *, viewer_id: int | None, limit: int, offset: int
 ) -> Sequence[Row[Any]]:
+    # The total rides along as a window count: one statement fewer than a separate COUNT.
     query = (
-        _where(_columns(viewer_id, with_body=False), filters)
+        _where(_columns(viewer_id, with_body=False).add_columns(func.count().over().label("total")), filters)
         .order_by(Article.created_at.desc(), Article.id.desc())
         .limit(limit)
         .offset(offset)

@@ -65,12 +65,13 @@ def _article(row: Row[Any], tags: list[str]) -> schemas.Article:
 async def list_articles(
     *, session: AsyncSession, filters: ArticleFilter, viewer: User | None, limit: int, offset: int
 ) -> schemas.MultipleArticlesResponse:
-    total = await repository.count(session, filters)
-    rows: Sequence[Row[Any]] = []
-    if offset < total:
-        rows = await repository.page(
-            session, filters, viewer_id=viewer.id if viewer else None, limit=limit, offset=offset
-        )
+    rows: Sequence[Row[Any]] = await repository.page(
+        session, filters, viewer_id=viewer.id if viewer else None, limit=limit, offset=offset
+    )
+    if rows:
+        total = int(rows[0].total)
+    else:
+        total = 0 if offset == 0 else await repository.count(session, filters)
     tags = await repository.tags_of(session, [row.id for row in rows])
     return schemas.MultipleArticlesResponse(
         articles=[_list_item(row, tags.get(row.id, [])) for row in rows], articles_count=total
