@@ -49,6 +49,10 @@ cluster-down: ## Stop the local Kubernetes and remove its state
 k8s-tools: ## Build (once, cached) etcd, Kubernetes, KWOK and helm at the versions in k8s/versions.env
 	@scripts/k8s-tools.sh
 
+.PHONY: ops
+ops: bootstrap ## inkwell-ops on the local cluster (var/cluster), e.g. make ops ARGS="-n inkwell status"
+	KUBECONFIG=$${KUBECONFIG:-var/cluster/kubeconfig} $(RUN) inkwell-ops $(ARGS)
+
 .PHONY: lint
 lint: bootstrap ## ruff, mypy --strict, import-linter, helm lint --strict
 	$(RUN) ruff check .

@@ -23,6 +23,7 @@ from service.db import create_engine
 from service.main import create_app
 from service.migrate import upgrade
 from tests.support.asgi import asgi_client
+from tests.support.kube import Kube, cluster
 from tests.support.postgres import postgres_cluster
 
 TEMPLATE_DB = "inkwell_template"
@@ -190,3 +191,22 @@ async def committing_client(postgres: PostgresServer) -> AsyncIterator[httpx.Asy
     finally:
         await app.state.engine.dispose()
         postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[Kube]:
+    """One Kubernetes cluster for the whole session, shared by tests/k8s and tests/ops: a private
+    KWOK cluster, or the one INKWELL_E2E_KUBECONFIG names."""
+    with cluster() as kube:
+        yield kube
+
+
+@pytest.fixture(scope="module")
+def kube(kube_cluster: Kube) -> Iterator[Kube]:
+    """A fresh namespace per test module, deleted afterwards, so the tests can share a cluster."""
+    namespace = f"inkwell-e2e-{uuid.uuid4().hex[:8]}"
+    kube_cluster.run("kubectl", "create", "namespace", namespace)
+    try:
+        yield Kube(kubeconfig=kube_cluster.kubeconfig, bin_dir=kube_cluster.bin_dir, namespace=namespace)
+    finally:
+        kube_cluster.run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)

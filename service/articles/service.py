@@ -68,10 +68,8 @@ async def list_articles(
     rows: Sequence[Row[Any]] = await repository.page(
         session, filters, viewer_id=viewer.id if viewer else None, limit=limit, offset=offset
     )
-    if rows:
-        total = int(rows[0].total)
-    else:
-        total = 0 if offset == 0 else await repository.count(session, filters)
+    # Past the end the page is empty and carries no total: only then is it counted on its own.
+    total = int(rows[0].total) if rows else (await repository.count(session, filters) if offset else 0)
     tags = await repository.tags_of(session, [row.id for row in rows])
     return schemas.MultipleArticlesResponse(
         articles=[_list_item(row, tags.get(row.id, [])) for row in rows], articles_count=total

@@ -128,6 +128,10 @@ def test_each_optional_object_follows_its_switch(switch: str, kind: str) -> None
 def test_the_migration_job_runs_before_install_and_upgrade_with_the_app_image_and_secret() -> None:
     objects = render(DEV, **{"image.tag": "1.2.3"})
     job = one(objects, "Job", "-migrate")
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    # Neither the Service nor the disruption budget selects the migration pod.
+    selector = one(objects, "Service")["spec"]["selector"]
+    assert not selector.items() <= pod_labels.items()
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["inkwell", "migrate"]

@@ -1,0 +1,83 @@
+"""When a Deployment's rollout is done, failed or still going, decided as `kubectl rollout status` decides
+it, and waited for with a progress display; shared by rollout, rollback, restart and scale."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass
+
+import yaml
+
+from ops.kube import Cluster
+from ops.model import DeploymentInfo, Revision
+from ops.output import Output
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    reason: str  # Complete, ProgressDeadlineExceeded or Timeout
+    message: str
+    deployment: DeploymentInfo
+
+
+def assess(d: DeploymentInfo) -> tuple[bool | None, str, str]:
+    """(True: done, False: failed, None: in progress), a reason and a sentence, from one Deployment read."""
+    if d.observed_generation < d.generation:
+        return None, "Waiting", "waiting for the controller to see the new spec"
+    progressing = d.condition("Progressing")
+    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
+        return (
+            False,
+            "ProgressDeadlineExceeded",
+            progressing.message or "the rollout exceeded its progress deadline",
+        )
+    if d.updated < d.desired:
+        return None, "Progressing", f"{d.updated} of {d.desired} new pods updated"
+    if d.replicas > d.updated:
+        return None, "Progressing", f"{d.replicas - d.updated} old pods pending termination"
+    if d.available < d.updated:
+        return None, "Progressing", f"{d.available} of {d.updated} updated pods available"
+    return True, "Complete", f"{d.available} of {d.desired} pods available at revision {d.revision}"
+
+
+def wait(cluster: Cluster, name: str, out: Output, *, timeout: float, poll: float = 0.5) -> Outcome:
+    deadline = time.monotonic() + timeout
+    with out.progress(f"deployment/{name}", total=1) as progress:
+        while True:
+            d = cluster.deployment(name)
+            done, reason, message = assess(d)
+            detail = f"{d.updated} updated, {d.ready} ready, {d.available} available of {d.desired}"
+            if d.replicas > d.updated:
+                detail += f", {d.replicas - d.updated} old"
+            progress(min(d.updated, d.available), max(d.desired, 1), f"{detail}: {message}")
+            if done is not None:
+                return Outcome(done, reason, message, d)
+            if time.monotonic() >= deadline:
+                return Outcome(False, "Timeout", f"not done after {timeout:g}s: {message}", d)
+            time.sleep(poll)
+
+
+def previous_revision(revisions: list[Revision], current: int) -> Revision | None:
+    older = [r for r in revisions if r.revision < current]
+    return older[-1] if older else None
+
+
+def diff(before: object, after: object, *, name: str) -> str:
+    """A unified diff of two objects as YAML, what `kubectl diff` shows."""
+    return "".join(
+        difflib.unified_diff(
+            yaml.safe_dump(before, sort_keys=True).splitlines(keepends=True),
+            yaml.safe_dump(after, sort_keys=True).splitlines(keepends=True),
+            fromfile=f"{name} (live)",
+            tofile=f"{name} (after)",
+        )
+    )
+
+
+def image_tag(image: str) -> str:
+    """The tag of an image reference (`latest` when it names none), for the version label."""
+    reference = image.split("@", 1)[0]
+    name, _, tag = reference.rpartition(":")
+    return tag if name and "/" not in tag else "latest"

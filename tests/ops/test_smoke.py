@@ -1,0 +1,142 @@
+"""`smoke` against a real `inkwell serve`: the user journey passes with each step's status and latency, the
+internal endpoints are found exposed on the service itself, and a wrong expectation or a dead URL fails."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner, Result
+
+from ops.cli import app
+from tests.support.postgres import free_port
+from tests.support.server import ServerProcess, running_server, server_env
+
+pytestmark = pytest.mark.slow
+
+JOURNEY = ["register", "login", "publish", "read", "comment", "delete", "gone"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    with running_server(server_env()) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def ingress(server: ServerProcess) -> Iterator[str]:
+    """A stand-in for the chart's Ingress: it routes /api, /docs and /openapi.json, and 404s the rest."""
+    routed = ("/api", "/docs", "/openapi.json")
+
+    class Proxy(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            if not self.path.startswith(routed):
+                body = b"<html><body>404 Not Found</body></html>"
+                self.send_response(404)
+            else:
+                length = int(self.headers.get("Content-Length") or 0)
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
+                upstream = httpx.request(
+                    self.command,
+                    server.url + self.path,
+                    headers=headers,
+                    content=self.rfile.read(length),
+                    timeout=30,
+                )
+                body = upstream.content
+                self.send_response(upstream.status_code)
+                self.send_header("Content-Type", upstream.headers.get("content-type", "text/plain"))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward  # noqa: N815 - http.server names its handlers so
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def smoke(*args: str) -> Result:
+    return CliRunner().invoke(app, ["smoke", *args])
+
+
+def test_the_journey_passes_against_the_service_itself(server: ServerProcess) -> None:
+    result = CliRunner().invoke(app, ["-o", "json", "smoke", server.url])
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["internal"] == "exposed"  # loopback: the service itself, not an ingress
+    steps = report["steps"]
+    assert [s["name"] for s in steps] == ["/metrics served", "/healthz served", "/readyz served", *JOURNEY]
+    assert [s["status"] for s in steps] == [200, 200, 200, 201, 200, 201, 200, 201, 204, 404]
+    assert all(s["ok"] and s["latency_ms"] > 0 for s in steps)
+
+
+def test_the_table_shows_each_step_with_status_and_latency(server: ServerProcess) -> None:
+    result = smoke(server.url, "--internal", "skip")
+    assert result.exit_code == 0, result.stdout
+    lines = result.stdout.splitlines()
+    for name in JOURNEY:
+        (line,) = [line for line in lines if line.startswith(f"{name} ")]
+        assert " ms " in line
+        assert line.rstrip().endswith("ok")
+    assert "all steps passed" in result.stdout
+    assert "/metrics" not in result.stdout
+
+
+def test_through_an_ingress_the_internal_endpoints_are_hidden_and_the_journey_passes(ingress: str) -> None:
+    result = CliRunner().invoke(app, ["-o", "json", "smoke", ingress, "--internal", "hidden"])
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    steps = report["steps"]
+    assert [(s["name"], s["status"]) for s in steps[:3]] == [
+        ("/metrics not published", 404),
+        ("/healthz not published", 404),
+        ("/readyz not published", 404),
+    ]
+    assert [s["name"] for s in steps[3:]] == JOURNEY
+    assert all(s["ok"] for s in steps)
+
+
+def test_expecting_hidden_internal_endpoints_fails_when_they_are_served(server: ServerProcess) -> None:
+    code_and_steps = CliRunner().invoke(app, ["-o", "json", "smoke", server.url, "--internal", "hidden"])
+    assert code_and_steps.exit_code == 1
+    report = json.loads(code_and_steps.stdout)
+    failed = [s for s in report["steps"] if not s["ok"]]
+    assert [(s["name"], s["status"], s["expected"]) for s in failed] == [
+        ("/metrics not published", 200, "404"),
+        ("/healthz not published", 200, "404"),
+        ("/readyz not published", 200, "404"),
+    ]
+    # The journey still ran, and passed.
+    assert all(s["ok"] for s in report["steps"] if s["name"] in JOURNEY)
+
+
+def test_a_url_where_nothing_listens_fails_every_step() -> None:
+    result = CliRunner().invoke(
+        app, ["-o", "json", "smoke", f"http://127.0.0.1:{free_port()}", "--timeout", "2"]
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    register = next(s for s in report["steps"] if s["name"] == "register")
+    assert register["status"] is None
+    assert "ConnectError" in register["detail"]
+    assert [s["detail"] for s in report["steps"] if s["name"] in ("publish", "read")] == [
+        "skipped: no token"
+    ] * 2
