@@ -37,6 +37,22 @@ dashboards-preview: ## Draw the service overview from a live Prometheus (PROMETH
 	@scripts/bootstrap.sh --preview
 	$(RUN) python -m dashboards.preview $${PROMETHEUS_URL:+--prometheus $$PROMETHEUS_URL}
 
+.PHONY: staging-up
+staging-up: ## Start a staging-like stack here: PostgreSQL, Redis, 2 x inkwell, nginx as the Ingress, Prometheus (var/staging/)
+	@scripts/bootstrap.sh --staging
+	$(RUN) python -m loadtests.staging up
+
+.PHONY: staging-down
+staging-down: ## Stop the local staging stack (its logs stay in var/staging/ until the next staging-up)
+	$(RUN) python -m loadtests.staging down
+
+.PHONY: loadtest
+loadtest: ## 60 s of steady load on the local staging stack, SLO verdict; reports in results/ (LOADTEST_ARGS=...)
+	@test -f var/staging/staging.env || { echo "no staging stack: run make staging-up first" >&2; exit 1; }
+	. var/staging/staging.env && $(RUN) locust -f loadtests/locustfile.py --headless --host "$$INKWELL_STAGING_URL" \
+	  --shape steady -u 20 -t 60s --stop-timeout 10s --only-summary \
+	  --csv results/loadtest --html results/loadtest.html $(LOADTEST_ARGS)
+
 .PHONY: cluster-up
 cluster-up: ## Start a local Kubernetes (real control plane, KWOK nodes); kubeconfig in var/cluster/
 	@scripts/cluster.sh up
@@ -77,4 +93,4 @@ seed: bootstrap ## Fill the configured database with the deterministic demo data
 
 .PHONY: clean
 clean: ## Remove the virtualenvs, caches and the embedded database
-	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .venv .tools var results .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a fresh machine, and nothing twice:
-# uv (pinned, in .tools/), the locked virtualenv, and with --test (or --bench, --preview) the Debian
-# packages the suite (or the benchmarks, the dashboards' preview) starts.
+# uv (pinned, in .tools/), the locked virtualenv, and with --test (or --bench, --staging, --preview)
+# the Debian packages the suite (or the benchmarks, the staging stack, the dashboards' preview) starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +17,15 @@ fi
 "$UV" sync --frozen --quiet
 
 missing=()
+has_nginx() { [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null; }
 if [ "${1:-}" = "--preview" ]; then
   command -v prometheus >/dev/null || missing+=(prometheus)
+elif [ "${1:-}" = "--staging" ]; then
+  compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+  command -v runuser >/dev/null || missing+=(util-linux)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  has_nginx || missing+=(nginx)
 elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
@@ -30,7 +37,7 @@ elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   command -v redis-server >/dev/null || missing+=(redis-server)
   if [ "${1:-}" = "--test" ]; then
     { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
-    command -v nginx >/dev/null || missing+=(nginx)
+    has_nginx || missing+=(nginx)
   fi
   if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || missing+=(wrk)

@@ -158,6 +158,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         log_config=None,  # our structlog configuration handles uvicorn's loggers too
         access_log=False,  # one access line per request comes from our middleware
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds) or 1,
+        # Longer than ingress-nginx keeps idle upstream connections (60 s): the proxy, not us, closes
+        # them, so it never sends a request (a POST it will not retry) on a connection we just closed.
+        timeout_keep_alive=75,
         log_level=settings.log_level.lower(),
     )
     if reload:

@@ -1,0 +1,263 @@
+"""SLO gates judged at the end of a run: p95 and p99 per request group and overall, the failure ratio
+and the throughput, against loadtests/slo.toml or the command line; one verdict table, one exit code."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from loadtests.percentiles import percentile
+
+DEFAULT_SLO_FILE = Path(__file__).with_name("slo.toml")
+TOTAL = "Aggregated"
+
+
+@dataclass(frozen=True)
+class Limits:
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_failure_ratio: float | None = None
+
+    def merged(self, override: Limits) -> Limits:
+        """These limits, with every limit `override` sets replacing ours."""
+        return Limits(
+            p95_ms=override.p95_ms if override.p95_ms is not None else self.p95_ms,
+            p99_ms=override.p99_ms if override.p99_ms is not None else self.p99_ms,
+            max_failure_ratio=(
+                override.max_failure_ratio
+                if override.max_failure_ratio is not None
+                else self.max_failure_ratio
+            ),
+        )
+
+    @classmethod
+    def parse(cls, table: Mapping[str, Any], where: str) -> Limits:
+        unknown = set(table) - {"p95_ms", "p99_ms", "max_failure_ratio"}
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        return cls(**{key: float(value) for key, value in table.items()})
+
+
+@dataclass(frozen=True)
+class SloConfig:
+    """`total` judges all requests together, `every_group` each request group ("GET /api/tags"),
+    `groups` overrides it for some; groups with fewer than `min_samples` requests get no latency verdict."""
+
+    total: Limits = Limits()
+    min_rps: float | None = None
+    every_group: Limits = Limits()
+    groups: Mapping[str, Limits] = field(default_factory=dict)
+    min_samples: int = 20
+    # Groups left out of the total's latency (they have their own limits), not of its failures or rate.
+    latency_excludes: tuple[str, ...] = ()
+
+    def for_group(self, key: str) -> Limits:
+        return self.every_group.merged(self.groups.get(key, Limits()))
+
+    @classmethod
+    def load(cls, path: Path) -> SloConfig:
+        data = tomllib.loads(path.read_text())
+        unknown = set(data) - {"min_samples", "total", "every_group", "groups"}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        total = dict(data.get("total", {}))
+        min_rps = total.pop("min_rps", None)
+        excludes = tuple(str(group) for group in total.pop("latency_excludes", ()))
+        return cls(
+            total=Limits.parse(total, f"{path} [total]"),
+            min_rps=float(min_rps) if min_rps is not None else None,
+            every_group=Limits.parse(data.get("every_group", {}), f"{path} [every_group]"),
+            groups={
+                key: Limits.parse(value, f"{path} [groups.{key!r}]")
+                for key, value in data.get("groups", {}).items()
+            },
+            min_samples=int(data.get("min_samples", cls.min_samples)),
+            latency_excludes=excludes,
+        )
+
+    def overridden(
+        self,
+        *,
+        p95_ms: float | None = None,
+        p99_ms: float | None = None,
+        max_failure_ratio: float | None = None,
+        min_rps: float | None = None,
+    ) -> SloConfig:
+        """Command-line limits: a latency limit applies to every group and the total, replacing the
+        file's; the failure ratio and throughput limits apply to the total."""
+        latency = Limits(p95_ms=p95_ms, p99_ms=p99_ms)
+        return replace(
+            self,
+            total=self.total.merged(replace(latency, max_failure_ratio=max_failure_ratio)),
+            min_rps=min_rps if min_rps is not None else self.min_rps,
+            every_group=self.every_group.merged(latency),
+            groups={key: limits.merged(latency) for key, limits in self.groups.items()},
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a run measured for one request group, or for all of them (group "Aggregated")."""
+
+    group: str
+    requests: int
+    failures: int
+    p95_ms: float
+    p99_ms: float
+    rps: float
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class Check:
+    group: str
+    gate: str
+    observed: float | None
+    limit: float
+    passed: bool | None  # None: not judged (too few samples)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed is not False for check in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if check.passed is False]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": [asdict(check) for check in self.checks]}
+
+
+def _latency(config: SloConfig, observation: Observation, limits: Limits) -> Iterable[Check]:
+    for gate, limit, observed in (
+        ("p95 ms", limits.p95_ms, observation.p95_ms),
+        ("p99 ms", limits.p99_ms, observation.p99_ms),
+    ):
+        if limit is None:
+            continue
+        if observation.requests < config.min_samples:
+            yield Check(
+                observation.group,
+                gate,
+                observed if observation.requests else None,
+                limit,
+                None,
+                f"{observation.requests} requests < min_samples {config.min_samples}",
+            )
+        else:
+            yield Check(observation.group, gate, observed, limit, observed <= limit)
+
+
+def evaluate(config: SloConfig, total: Observation, groups: Iterable[Observation]) -> Verdict:
+    checks: list[Check] = []
+    if config.min_rps is not None:
+        checks.append(Check(TOTAL, "min rps", total.rps, config.min_rps, total.rps >= config.min_rps))
+    if config.total.max_failure_ratio is not None:
+        limit = config.total.max_failure_ratio
+        if total.requests:
+            checks.append(
+                Check(TOTAL, "failure ratio", total.failure_ratio, limit, total.failure_ratio <= limit)
+            )
+        else:
+            checks.append(Check(TOTAL, "failure ratio", None, limit, False, "no requests at all"))
+    for check in _latency(config, total, config.total):
+        note = f"without {', '.join(config.latency_excludes)}" if config.latency_excludes else ""
+        checks.append(replace(check, note=check.note or note))
+    for observation in sorted(groups, key=lambda o: o.group):
+        limits = config.for_group(observation.group)
+        if limits.max_failure_ratio is not None:
+            ratio = observation.failure_ratio
+            checks.append(
+                Check(
+                    observation.group,
+                    "failure ratio",
+                    ratio,
+                    limits.max_failure_ratio,
+                    ratio <= limits.max_failure_ratio,
+                )
+            )
+        checks.extend(_latency(config, observation, limits))
+    return Verdict(tuple(checks))
+
+
+def observations(stats: Any, latency_excludes: Iterable[str] = ()) -> tuple[Observation, list[Observation]]:
+    """The total and each request group ("METHOD name") from locust's RequestStats; the total's
+    percentiles leave out the groups in `latency_excludes`."""
+
+    def of(group: str, entry: Any) -> Observation:
+        return Observation(
+            group=group,
+            requests=entry.num_requests,
+            failures=entry.num_failures,
+            p95_ms=float(entry.get_response_time_percentile(0.95) or 0),
+            p99_ms=float(entry.get_response_time_percentile(0.99) or 0),
+            rps=float(entry.total_rps),
+        )
+
+    groups = {f"{entry.method} {entry.name}": entry for entry in stats.entries.values()}
+    total = of(TOTAL, stats.total)
+    excluded = [key for key in latency_excludes if key in groups]
+    if excluded:
+        histogram: dict[int, int] = {}
+        for key, entry in groups.items():
+            if key not in excluded:
+                for ms, count in entry.response_times.items():
+                    histogram[ms] = histogram.get(ms, 0) + count
+        total = replace(total, p95_ms=percentile(histogram, 0.95), p99_ms=percentile(histogram, 0.99))
+    return total, [of(key, entry) for key, entry in groups.items()]
+
+
+def _number(value: float | None, gate: str) -> str:
+    if value is None:
+        return "-"
+    if gate == "failure ratio":
+        return f"{value:.2%}"
+    return f"{value:,.1f}" if gate == "min rps" else f"{value:,.0f}"
+
+
+def print_verdict(verdict: Verdict, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    table = Table(title="SLO gates", title_justify="left")
+    for column, justify in (("group", "left"), ("gate", "left"), ("observed", "right"), ("limit", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("verdict")
+    for check in verdict.checks:
+        mark = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[yellow]skipped[/]"}[check.passed]
+        limit = ("≥ " if check.gate == "min rps" else "≤ ") + _number(check.limit, check.gate)
+        table.add_row(
+            escape(check.group),
+            check.gate,
+            _number(check.observed, check.gate),
+            limit,
+            f"{mark} {check.note}".rstrip(),
+        )
+    console.print(table)
+    failed = verdict.failed
+    if failed:
+        console.print(f"[bold red]SLO verdict: FAIL[/] ({len(failed)} of {len(verdict.checks)} gates failed)")
+    else:
+        console.print(f"[bold green]SLO verdict: PASS[/] ({len(verdict.checks)} gates)")
+
+
+def write_report(path: Path, verdict: Verdict, total: Observation, extra: Mapping[str, Any]) -> None:
+    """The verdict and the totals as JSON, next to locust's CSV files, for scripts and tests."""
+    body = {**verdict.to_json(), "total": asdict(total), **extra}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(body, indent=2) + "\n")

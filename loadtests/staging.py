@@ -1,0 +1,616 @@
+"""A staging-like stack on this machine to load-test: PostgreSQL, Redis, several `inkwell serve`
+processes behind an nginx configured like the chart's Ingress, and a Prometheus scraping them with
+the generated rules. Everything listens on 127.0.0.1; state, logs and pid files live in one directory.
+
+    python -m loadtests.staging up [--state-dir var/staging] [--services 2] [--seed-articles 100]
+    python -m loadtests.staging status
+    python -m loadtests.staging down
+
+`up` writes the URLs to <state-dir>/staging.json and staging.env (INKWELL_STAGING_URL, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from dashboards.local import free_port, local_rule_files
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = ROOT / "var" / "staging"
+NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+INKWELL = [sys.executable, "-m", "service"]
+# The chart's values (charts/inkwell/values.yaml) that the stack copies.
+CHART = {"proxy_body_size": "1m", "timeout_seconds": 30, "db_pool_size": 10, "db_max_overflow": 10}
+# Labels the chart's ServiceMonitor gives every series (dashboards/config.py selects on them).
+LABELS = {"app": "inkwell", "namespace": "staging", "release": "inkwell", "container": "inkwell"}
+
+# A temp dir named so holds what other users must reach (see Stack.scratch_dir); `up` removes the last.
+SCRATCH_PREFIX = "inkwell-staging-"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Stack:
+    """Where everything runs; saved as <state_dir>/staging.json."""
+
+    state_dir: Path
+    url: str  # nginx, the way in, like the Ingress
+    prometheus_url: str
+    service_urls: list[str]
+    database_url: str
+    redis_url: str
+    # In /tmp, not state_dir: as root, PostgreSQL runs as `postgres` and nginx's workers as `nobody`,
+    # who may not reach into state_dir (pytest's are private to root). <state_dir>/postgres links here.
+    scratch_dir: str = ""
+    pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def json_path(self) -> Path:
+        return self.state_dir / "staging.json"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "state_dir": str(self.state_dir)}
+
+    def save(self) -> None:
+        self.json_path.write_text(json.dumps(self.as_json(), indent=2) + "\n")
+        self.json_path.chmod(0o600)  # the database URL holds its password
+        env = {
+            "INKWELL_STAGING_URL": self.url,
+            "INKWELL_STAGING_PROMETHEUS_URL": self.prometheus_url,
+            "INKWELL_STAGING_SERVICE_URLS": " ".join(self.service_urls),
+            "INKWELL_STAGING_DATABASE_URL": self.database_url,
+            "INKWELL_STAGING_REDIS_URL": self.redis_url,
+        }
+        env_path = self.state_dir / "staging.env"
+        env_path.write_text("".join(f"{key}='{value}'\n" for key, value in env.items()))
+        env_path.chmod(0o600)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Stack:
+        data = json.loads((state_dir / "staging.json").read_text())
+        known = {f.name for f in fields(cls)}  # a file from an older version may hold more
+        return cls(**{key: value for key, value in data.items() if key in known} | {"state_dir": state_dir})
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def _pg_bindir() -> Path:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    raise StackError("PostgreSQL server binaries not found: apt-get install postgresql")
+
+
+def _binary(name: str, package: str) -> str:
+    found = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    if found is None:
+        raise StackError(f"{name} not found: apt-get install {package}")
+    return found
+
+
+def _pg_owner() -> str | None:
+    # PostgreSQL refuses to run as root; Debian's package made a `postgres` user to run it as.
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def _as_owner(argv: list[str], owner: str | None) -> list[str]:
+    return ["runuser", "-u", owner, "--", *argv] if owner else argv
+
+
+def _run(argv: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 120) -> None:
+    result = subprocess.run(  # noqa: S603 - our own fixed programs
+        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT
+    )
+    if result.returncode != 0:
+        raise StackError(f"{' '.join(argv[:3])} … failed ({result.returncode}):\n{result.stderr[-3000:]}")
+
+
+def _spawn(argv: list[str], *, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Starts a program in its own session, so it outlives `up`; its output goes to `log`."""
+    with log.open("ab") as output:
+        return subprocess.Popen(  # noqa: S603 - our own fixed programs
+            argv,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=ROOT,
+        )
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """The process runs and is still ours: its command line names `marker` (pids get reused)."""
+    cmdline = _cmdline(pid)
+    return bool(cmdline) and marker in cmdline
+
+
+def _stop(pid: int, marker: str, *, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    if not _alive(pid, marker):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while _alive(pid, marker) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it when it is our child (the test's stack)
+        time.sleep(0.1)
+    if _alive(pid, marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _tail(path: Path, size: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return "(no log)"
+
+
+def _wait(
+    ready: Callable[[], bool], *, what: str, log: Path, alive: Callable[[], bool], timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            if ready():
+                return
+        if not alive():
+            raise StackError(f"{what} exited while starting:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise StackError(f"{what} not ready after {timeout:.0f}s:\n{_tail(log)}")
+        time.sleep(0.2)
+
+
+def _http_status(url: str) -> int:
+    return httpx.get(url, timeout=2).status_code
+
+
+# -- components -----------------------------------------------------------------------------------
+
+
+def _start_postgres(root: Path, port: int, password: str) -> str:
+    bindir, owner = _pg_bindir(), _pg_owner()
+    pwfile = root / "pwfile"
+    pwfile.write_text(password)
+    if owner:
+        shutil.chown(root, owner)
+        shutil.chown(pwfile, owner)
+    _run(
+        _as_owner(
+            [str(bindir / "initdb"), "-D", str(root / "data"), "-U", "inkwell", f"--pwfile={pwfile}",
+             "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
+            owner,
+        )
+    )  # fmt: skip
+    pwfile.unlink()
+    # Throwaway data: durability off, as in the test suite; connections for 2 x (pool + overflow) and more.
+    options = (
+        f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off -c max_connections=200"
+    )
+    _run(
+        _as_owner(
+            [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", options, "-l", str(root / "postgres.log"),
+             "-w", "-t", "60", "start"],
+            owner,
+        )
+    )  # fmt: skip
+    env = {**os.environ, "PGPASSWORD": password}
+    _run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "inkwell", "inkwell"], env=env)
+    return f"postgresql+asyncpg://inkwell:{password}@127.0.0.1:{port}/inkwell"
+
+
+def _stop_postgres(root: Path) -> None:
+    data = root / "data"
+    if (data / "postmaster.pid").exists():
+        subprocess.run(  # noqa: S603
+            _as_owner(
+                [str(_pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], _pg_owner()
+            ),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+
+
+def _start_redis(state: Path, port: int) -> int:
+    root = state / "redis"
+    root.mkdir()
+    log = root / "redis.log"
+    process = _spawn(
+        [_binary("redis-server", "redis-server"), "--bind", "127.0.0.1", "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", str(root), "--protected-mode", "yes"],
+        log=log,
+    )  # fmt: skip
+
+    def pong() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    _wait(pong, what="redis-server", log=log, alive=lambda: process.poll() is None)
+    return process.pid
+
+
+def service_env(
+    database_url: str, redis_url: str, secret_key: str, extra: Mapping[str, str]
+) -> dict[str, str]:
+    """As the chart runs the service (environment staging, its pool sizes, metrics on, tracing off
+    as its default otlpEndpoint is empty); the caller's INKWELL_/OTEL_ settings are not inherited."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_", "OTEL_", "PROMETHEUS_"))}
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    revision = subprocess.run(git, capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()  # noqa: S603
+    return (
+        base
+        | {
+            "INKWELL_ENVIRONMENT": "staging",
+            "INKWELL_SECRET_KEY": secret_key,
+            "INKWELL_DATABASE_URL": database_url,
+            "INKWELL_REDIS_URL": redis_url,
+            "INKWELL_DB_POOL_SIZE": str(CHART["db_pool_size"]),
+            "INKWELL_DB_MAX_OVERFLOW": str(CHART["db_max_overflow"]),
+            "INKWELL_LOG_LEVEL": "INFO",
+            "INKWELL_LOG_FORMAT": "json",
+            "INKWELL_METRICS_ENABLED": "true",
+            # nginx is the trusted proxy whose X-Forwarded-For names the client, as the ingress is.
+            "INKWELL_TRUSTED_PROXIES": "127.0.0.1",
+            "INKWELL_GIT_REVISION": revision or "unknown",
+            "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
+        }
+        | dict(extra)
+    )
+
+
+def _start_service(state: Path, index: int, port: int, env: Mapping[str, str]) -> int:
+    log = state / "services" / f"inkwell-{index}.log"
+    process = _spawn(
+        [*INKWELL, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], log=log, env=env
+    )
+    return process.pid
+
+
+def _wait_service(state: Path, index: int, url: str, pid: int) -> None:
+    _wait(
+        lambda: _http_status(f"{url}/readyz") == 200,
+        what=f"inkwell-{index} ({url})",
+        log=state / "services" / f"inkwell-{index}.log",
+        alive=lambda: _alive(pid, "service serve"),
+    )
+
+
+def nginx_config(*, prefix: Path, temp: Path, port: int, upstreams: list[int]) -> str:
+    """nginx.conf.template with this stack's ports and paths and the chart's ingress values."""
+    servers = "\n".join(f"        server 127.0.0.1:{upstream};" for upstream in upstreams)
+    values = {
+        "@PREFIX@": str(prefix),
+        "@TEMP@": str(temp),
+        "@PORT@": str(port),
+        "@UPSTREAMS@": servers,
+        "@PROXY_BODY_SIZE@": CHART["proxy_body_size"],
+        "@TIMEOUT@": f"{CHART['timeout_seconds']}s",
+        "@USER@": "user nobody nogroup;" if os.geteuid() == 0 else "",
+    }
+    config = NGINX_TEMPLATE.read_text()
+    for placeholder, value in values.items():
+        config = config.replace(placeholder, str(value))
+    return config
+
+
+def _start_nginx(state: Path, scratch: Path, port: int, upstreams: list[int]) -> int:
+    root = state / "nginx"
+    root.mkdir()
+    # Request bodies over 16 KB are buffered to files there, by the workers.
+    temp = scratch / "nginx-temp"
+    temp.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(temp, "nobody", "nogroup")
+    config = root / "nginx.conf"
+    config.write_text(nginx_config(prefix=root, temp=temp, port=port, upstreams=upstreams))
+    nginx = _binary("nginx", "nginx")
+    command = [nginx, "-p", str(root), "-c", str(config), "-e", str(root / "error.log")]
+    _run([*command, "-t", "-q"])
+    _run(command)  # nginx forks its master into the background and writes its pid file
+    pid_file = root / "nginx.pid"
+    _wait(
+        lambda: pid_file.exists() and _http_status(f"http://127.0.0.1:{port}/healthz") == 404,
+        what="nginx",
+        log=root / "error.log",
+        alive=lambda: not pid_file.exists() or _alive(int(pid_file.read_text()), "nginx"),
+    )
+    return int(pid_file.read_text())
+
+
+def prometheus_config(rule_files: list[Path], services: list[int]) -> dict[str, Any]:
+    """One target per service process, each with the chart's labels and its own `pod`."""
+    return {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [str(path) for path in rule_files],
+        "scrape_configs": [
+            {
+                "job_name": "inkwell",
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{port}"], "labels": {**LABELS, "pod": f"inkwell-{index}"}}
+                    for index, port in enumerate(services)
+                ],
+            }
+        ],
+    }
+
+
+def _start_prometheus(state: Path, port: int, services: list[int]) -> int:
+    root = state / "prometheus"
+    (root / "rules").mkdir(parents=True)
+    # The chart's generated rules, every group evaluated at the global interval (dashboards/local.py).
+    rules = local_rule_files(root / "rules")
+    config = root / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(rules, services), sort_keys=False))
+    log = root / "prometheus.log"
+    process = _spawn(
+        [_binary("prometheus", "prometheus"), f"--config.file={config}", f"--storage.tsdb.path={root / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage"],
+        log=log,
+    )  # fmt: skip
+    _wait(
+        lambda: _http_status(f"http://127.0.0.1:{port}/-/ready") == 200,
+        what="prometheus",
+        log=log,
+        alive=lambda: process.poll() is None,
+    )
+    return process.pid
+
+
+# -- the stack ------------------------------------------------------------------------------------
+
+
+def _marker(stack: Stack, name: str) -> str:
+    """What the command line of the stack's process `name` contains while it is still that process."""
+    if name.startswith("inkwell-"):
+        return f"--port {stack.service_urls[int(name.split('-')[1])].rsplit(':', 1)[1]}"
+    if name == "redis":  # redis-server retitles itself "redis-server 127.0.0.1:<port>"
+        return stack.redis_url.removeprefix("redis://").rsplit("/", 1)[0]
+    return str(
+        stack.state_dir / name
+    )  # nginx -p <state>/nginx, prometheus --config.file=<state>/prometheus/...
+
+
+def running(state_dir: Path) -> dict[str, bool]:
+    """Each component of the stack in `state_dir` and whether it runs."""
+    if not (state_dir / "staging.json").exists():
+        return {}
+    stack = Stack.load(state_dir)
+    status = {name: _alive(pid, _marker(stack, name)) for name, pid in stack.pids.items()}
+    status["postgres"] = _postgres_running(Path(stack.scratch_dir) / "postgres")
+    return status
+
+
+def _postgres_running(root: Path) -> bool:
+    pid_file = root / "data" / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return _alive(int(pid_file.read_text().splitlines()[0]), "postgres")
+    return False
+
+
+def up(
+    state_dir: Path = DEFAULT_STATE_DIR,
+    *,
+    services: int = 2,
+    seed_articles: int = 0,
+    port: int = 0,
+    env: Mapping[str, str] | None = None,
+) -> Stack:
+    """Starts a fresh stack (the previous one's state is removed) and returns where it runs."""
+    state_dir = state_dir.resolve()
+    if any(running(state_dir).values()):
+        raise StackError(f"a stack is already running from {state_dir}: stop it first (down)")
+    _remove(state_dir)
+    (state_dir / "services").mkdir(parents=True)
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    scratch.chmod(0o755)
+    (scratch / "postgres").mkdir()
+    (state_dir / "postgres").symlink_to(scratch / "postgres")
+    ports = {"postgres": free_port(), "redis": free_port(), "prometheus": free_port()}
+    service_ports = [free_port() for _ in range(services)]
+    stack = Stack(
+        state_dir=state_dir,
+        url=f"http://127.0.0.1:{port or free_port()}",
+        prometheus_url=f"http://127.0.0.1:{ports['prometheus']}",
+        service_urls=[f"http://127.0.0.1:{p}" for p in service_ports],
+        database_url="",
+        redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
+        scratch_dir=str(scratch),
+    )
+    try:
+        stack.save()
+        stack.database_url = _start_postgres(
+            scratch / "postgres", ports["postgres"], secrets.token_urlsafe(24)
+        )
+        stack.save()  # from here on `down` finds what to stop, even if the rest fails
+        stack.pids["redis"] = _start_redis(state_dir, ports["redis"])
+        stack.save()
+        environment = service_env(stack.database_url, stack.redis_url, secrets.token_urlsafe(48), env or {})
+        _run([*INKWELL, "migrate"], env=environment)
+        if seed_articles:
+            users = max(seed_articles // 10, 2)
+            _run([*INKWELL, "seed", "--users", str(users), "--articles", str(seed_articles)], env=environment)
+        for index, service_port in enumerate(service_ports):
+            stack.pids[f"inkwell-{index}"] = _start_service(state_dir, index, service_port, environment)
+        stack.save()
+        for index, url in enumerate(stack.service_urls):
+            _wait_service(state_dir, index, url, stack.pids[f"inkwell-{index}"])
+        nginx_port = int(stack.url.rsplit(":", 1)[1])
+        stack.pids["nginx"] = _start_nginx(state_dir, scratch, nginx_port, service_ports)
+        stack.save()
+        stack.pids["prometheus"] = _start_prometheus(state_dir, ports["prometheus"], service_ports)
+        stack.save()
+    except BaseException:
+        down(state_dir)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return stack
+
+
+def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
+    """Stops every component of the stack in `state_dir` (logs and data stay); returns their names."""
+    state_dir = state_dir.resolve()
+    stopped = []
+    if (state_dir / "staging.json").exists():
+        stack = Stack.load(state_dir)
+        order = ["nginx", *sorted(n for n in stack.pids if n.startswith("inkwell-")), "prometheus", "redis"]
+        for name in order:
+            pid = stack.pids.get(name)
+            if pid is None:
+                continue
+            marker = _marker(stack, name)
+            if _alive(pid, marker):
+                # nginx: SIGQUIT finishes the requests in flight; the service drains on SIGTERM.
+                _stop(pid, marker, sig=signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+                stopped.append(name)
+        if _postgres_running(Path(stack.scratch_dir) / "postgres"):
+            _stop_postgres(Path(stack.scratch_dir) / "postgres")
+            stopped.append("postgres")
+    return stopped
+
+
+def _remove(state_dir: Path) -> None:
+    """The previous stack's state (it is stopped), its scratch dir included."""
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, TypeError):
+        scratch = Path(Stack.load(state_dir).scratch_dir)
+        if scratch.name.startswith(SCRATCH_PREFIX):
+            shutil.rmtree(scratch, ignore_errors=True)
+    for name in ("postgres", "redis", "services", "nginx", "prometheus", "staging.json", "staging.env"):
+        path = state_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+@contextlib.contextmanager
+def staging_stack(state_dir: Path, **options: Any) -> Iterator[Stack]:
+    """A fresh stack in `state_dir` for the length of the block (options as for up())."""
+    stack = up(state_dir, **options)
+    try:
+        yield stack
+    finally:
+        down(state_dir)
+        shutil.rmtree(stack.scratch_dir, ignore_errors=True)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+StateDir = Annotated[Path, typer.Option(help="Where the stack keeps its data, logs and pid files")]
+
+
+def _print_urls(stack: Stack, console: Console) -> None:
+    table = Table(title=f"Inkwell staging ({stack.state_dir})", title_justify="left")
+    table.add_column("component")
+    table.add_column("URL")
+    table.add_row("nginx (the ingress: /api, /docs, /openapi.json)", stack.url)
+    table.add_row("Prometheus", stack.prometheus_url)
+    for index, url in enumerate(stack.service_urls):
+        table.add_row(f"inkwell-{index} (/metrics, /healthz, /readyz)", url)
+    table.add_row("Redis", stack.redis_url)
+    table.add_row("PostgreSQL", stack.database_url.split("@")[-1])
+    console.print(table)
+    console.print(f"URLs in {stack.state_dir / 'staging.env'} (INKWELL_STAGING_URL, ...) and staging.json")
+
+
+@cli.command("up")
+def up_command(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    services: Annotated[int, typer.Option(min=1, help="inkwell serve processes behind nginx")] = 2,
+    seed_articles: Annotated[int, typer.Option(min=0, help="Articles of `inkwell seed` to start with")] = 100,
+    port: Annotated[int, typer.Option(help="nginx's port (0: a free one)")] = 0,
+    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE for the services, repeatable")] = None,
+) -> None:
+    """Start a fresh stack and print its URLs."""
+    console = Console(highlight=False)
+    extra = dict(item.split("=", 1) for item in env or [])
+    try:
+        with console.status("starting PostgreSQL, Redis, inkwell, nginx and Prometheus"):
+            stack = up(state_dir, services=services, seed_articles=seed_articles, port=port, env=extra)
+    except StackError as error:
+        console.print(f"[red]staging up failed:[/] {error}")
+        raise typer.Exit(1) from None
+    _print_urls(stack, console)
+
+
+@cli.command("down")
+def down_command(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    purge: Annotated[bool, typer.Option(help="Also remove its logs and data")] = False,
+) -> None:
+    """Stop the stack (its logs and data stay until the next `up`, unless --purge)."""
+    stopped = down(state_dir)
+    Console(highlight=False).print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        _remove(state_dir.resolve())
+
+
+@cli.command("status")
+def status_command(
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+) -> None:
+    """Show each component and whether it runs; exit 1 unless all do."""
+    status = running(state_dir)
+    if output == "json":
+        described = Stack.load(state_dir).as_json() if status else {}
+        typer.echo(json.dumps({"running": status, **described}, indent=2))
+    elif not status:
+        Console(highlight=False).print(f"no stack in {state_dir}")
+    else:
+        stack = Stack.load(state_dir)
+        console = Console(highlight=False)
+        table = Table(title=f"Inkwell staging ({stack.state_dir})", title_justify="left")
+        for column in ("component", "pid", "state"):
+            table.add_column(column)
+        for name, alive in status.items():
+            pid = stack.pids.get(name)
+            table.add_row(name, str(pid or "-"), "[green]running[/]" if alive else "[red]stopped[/]")
+        console.print(table)
+        if all(status.values()):
+            _print_urls(stack, console)
+    if not status or not all(status.values()):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    cli()

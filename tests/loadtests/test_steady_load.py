@@ -1,0 +1,157 @@
+"""The staging stack as the load test sees it: nginx routes what the chart's Ingress routes, and a
+30-second steady locust run through it fails nothing and is counted once by the service's /metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from dashboards.local import query
+from loadtests.staging import ROOT, Stack, staging_stack
+from tests.support.server import CHEAP_ARGON2
+
+pytestmark = pytest.mark.slow
+
+PROBES = {"/healthz", "/readyz"}  # the /metrics scrape itself is never counted
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Cheap Argon2 only: on a shared two-core machine the production cost would be most of the run.
+    with staging_stack(tmp_path_factory.mktemp("staging"), services=2, env=CHEAP_ARGON2) as stack:
+        yield stack
+
+
+def served(stack: Stack) -> dict[str, int]:
+    """Requests each service process counted (http_requests_total), probes left out."""
+    counts = {}
+    for url in stack.service_urls:
+        families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text)
+        counts[url] = int(
+            sum(
+                sample.value
+                for family in families
+                if family.name == "http_requests"
+                for sample in family.samples
+                if sample.name == "http_requests_total" and sample.labels["handler"] not in PROBES
+            )
+        )
+    return counts
+
+
+def access_log(stack: Stack) -> list[dict[str, object]]:
+    path = stack.state_dir / "nginx" / "access.log"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def locust(stack: Stack, results: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_LOADTEST_", "LOCUST_"))}
+    return subprocess.run(
+        [
+            sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--headless",
+            "--host", stack.url, "--csv", str(results), "--only-summary", "--stop-timeout", "10s", *args,
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+
+
+def test_nginx_routes_the_api_and_its_docs_and_nothing_else(stack: Stack) -> None:
+    for path in ("/api/tags", "/docs", "/openapi.json"):
+        response = httpx.get(f"{stack.url}{path}")
+        assert response.status_code == 200, path
+    for path in ("/metrics", "/healthz", "/readyz", "/", "/apiary", "/docsx"):
+        response = httpx.get(f"{stack.url}{path}")
+        # nginx's own 404 page: the request never reached the service (which answers in JSON).
+        assert (response.status_code, response.headers["content-type"]) == (404, "text/html"), path
+
+
+def test_nginx_passes_the_clients_request_id_or_makes_one(stack: Stack) -> None:
+    assert (
+        httpx.get(f"{stack.url}/api/tags", headers={"X-Request-ID": "lt-42"}).headers["x-request-id"]
+        == "lt-42"
+    )
+    generated = httpx.get(f"{stack.url}/api/tags").headers["x-request-id"]
+    assert len(generated) == 32
+    assert int(generated, 16) >= 0
+    logged = [line["request_id"] for line in access_log(stack)]
+    assert {"lt-42", generated} <= set(logged)
+
+
+def test_nginx_refuses_bodies_over_the_charts_proxy_body_size(stack: Stack) -> None:
+    headers = {"Content-Type": "application/json"}
+    too_big = httpx.post(f"{stack.url}/api/users", content=b"x" * (1024 * 1024 + 1), headers=headers)
+    assert too_big.status_code == 413
+    assert too_big.headers["content-type"] == "text/html"  # nginx's, not the service's
+    just_fits = httpx.post(f"{stack.url}/api/users", content=b"x" * (1000 * 1000), headers=headers)
+    # Reached the service, which found no JSON in it.
+    assert just_fits.status_code == 422, just_fits.text
+
+
+def test_prometheus_scrapes_every_process_with_the_charts_labels_and_rules(stack: Stack) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        up = query(stack.prometheus_url, 'up{app="inkwell", namespace="staging", release="inkwell"}')
+        if len(up) == len(stack.service_urls) and all(series["value"][1] == "1" for series in up):
+            break
+        assert time.monotonic() < deadline, f"targets not up: {up}"
+        time.sleep(1)
+    assert sorted(series["metric"]["pod"] for series in up) == ["inkwell-0", "inkwell-1"]
+    rules = httpx.get(f"{stack.prometheus_url}/api/v1/rules").json()["data"]["groups"]
+    assert rules, "the generated rules are loaded"
+    assert all(rule["health"] != "err" for group in rules for rule in group["rules"])
+
+
+def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Stack, tmp_path: Path) -> None:
+    before, log_before = served(stack), len(access_log(stack))
+
+    run = locust(
+        stack, tmp_path / "steady", "--shape", "steady", "-u", "10", "-r", "5", "-t", "30s",
+        "--html", str(tmp_path / "steady.html"),
+        # Loose enough for a shared two-core machine; no failure at all.
+        "--gate-p95-ms", "5000", "--gate-p99-ms", "5000", "--gate-max-failure-ratio", "0", "--gate-min-rps", "1",
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-6000:]
+    assert "SLO verdict: PASS" in run.stdout
+    with (tmp_path / "steady_stats.csv").open() as stats:
+        total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
+    requests, failures = int(total["Request Count"]), int(total["Failure Count"])
+    assert failures == 0
+    assert requests > 100  # 10 users for 30 s, one request every ~2 s each, and their setup
+    report = json.loads((tmp_path / "steady_slo.json").read_text())
+    assert report["passed"] is True
+    assert report["total"]["requests"] == requests
+    assert (tmp_path / "steady.html").stat().st_size > 0
+
+    after = served(stack)
+    per_process = {url: after[url] - before[url] for url in after}
+    assert sum(per_process.values()) == requests, per_process
+    assert all(count > 0 for count in per_process.values()), f"nginx balanced nothing: {per_process}"
+    proxied = access_log(stack)[log_before:]
+    assert len(proxied) == requests
+    assert [line for line in proxied if "," in str(line["upstream_addr"])] == [], "nginx retried"
+    assert all(int(str(line["status"])) < 400 for line in proxied)
+
+
+def test_a_crossed_gate_makes_locust_exit_1_with_the_verdict(stack: Stack, tmp_path: Path) -> None:
+    run = locust(
+        stack, tmp_path / "short", "-u", "2", "-t", "3s",
+        # Only the throughput limit can be crossed: the others as loose as in the steady run.
+        "--gate-min-rps", "100000", "--gate-p95-ms", "5000", "--gate-p99-ms", "5000",
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "SLO verdict: FAIL" in run.stdout
+    report = json.loads((tmp_path / "short_slo.json").read_text())
+    assert [(c["group"], c["gate"]) for c in report["checks"] if c["passed"] is False] == [
+        ("Aggregated", "min rps")
+    ]
