@@ -120,8 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             local.traffic(service, seconds=args.traffic_seconds)
             time.sleep(3)  # one more scrape and rule evaluation
             minutes = max(1, math.ceil(args.traffic_seconds / 60) + 1)
+            # A short window: the stack is only minutes old, a 1m rate would still be ramping up.
             drawn = render(
-                prometheus, args.output, namespace=args.namespace, release=args.release, minutes=minutes
+                prometheus,
+                args.output,
+                namespace=args.namespace,
+                release=args.release,
+                minutes=minutes,
+                rate_interval="15s",
             )
     return 0 if drawn else 1
 
