@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,6 +141,9 @@ def main(
         typer.Option("--as", help="Impersonate this user, e.g. system:serviceaccount:inkwell:inkwell-ops."),
     ] = None,
 ) -> None:
+    # stdout is the result (`-o json` is parsed by scripts): httpx's per-request INFO lines must
+    # not reach it, even where the embedding program has configured logging.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     session = Session(Settings(kubeconfig, context, namespace, release, output, as_user))
     ctx.obj = session
     ctx.call_on_close(session.close)

@@ -143,13 +143,34 @@ def test_the_migration_job_runs_before_install_and_upgrade_with_the_app_image_an
     )
 
 
-def test_the_network_policy_admits_only_the_ingress_controller_and_prometheus() -> None:
-    policy = one(render(PROD), "NetworkPolicy")
-    (rule,) = policy["spec"]["ingress"]
+def test_the_network_policy_admits_only_the_ingress_controller_prometheus_and_helm_test() -> None:
+    objects = render(PROD)
+    policy = one(objects, "NetworkPolicy", "-inkwell")
+    from_namespaces, from_test = policy["spec"]["ingress"]
     namespaces = {
-        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in from_namespaces["from"]
     }
     assert namespaces == {"ingress-nginx", "monitoring"}
+    test_pod = one(objects, "Pod", "-test")
+    (peer,) = from_test["from"]
+    assert peer["podSelector"]["matchLabels"].items() <= test_pod["metadata"]["labels"].items()
+
+
+def test_run_once_pods_are_locked_down_and_never_behind_the_service() -> None:
+    objects = render(PROD)
+    policy = one(objects, "NetworkPolicy", "-run-once")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in policy["spec"]  # nothing may connect to them
+    (expression,) = policy["spec"]["podSelector"]["matchExpressions"]
+    selector = one(objects, "Service")["spec"]["selector"]
+    pods = [
+        one(objects, "Pod", "-test")["metadata"],
+        one(objects, "Job", "-migrate")["spec"]["template"]["metadata"],
+    ]
+    for pod in pods:
+        assert pod["labels"]["app.kubernetes.io/component"] in expression["values"]
+        assert not selector.items() <= pod["labels"].items()
 
 
 def test_tracing_is_configured_only_with_an_endpoint() -> None:

@@ -74,3 +74,13 @@ app.kubernetes.io/part-of: inkwell
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+Labels of the release's run-once pods (the migration Job's, helm test's): not the selector labels,
+so neither the Service nor the disruption budget picks them up.
+*/}}
+{{- define "inkwell.runOnceLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/part-of: inkwell
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
