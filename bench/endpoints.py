@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from bench.observability import DEFAULT_SAMPLER, base_env
-from bench.stack import INKWELL, Server, cores, inkwell_server, pinned, seeded_postgres, wrk
+from bench.stack import INKWELL, Server, cores, inkwell_server, seeded_postgres, server, wrk
 from tests.support.otlp import otlp_http_receiver
-from tests.support.postgres import free_port, wait_for_port
+from tests.support.postgres import free_port
 from tests.support.redis import redis_server
 
 # Favourite, then unfavourite, the same article, on every connection in turn: a write that leaves
@@ -44,19 +42,11 @@ end
 """
 
 
-@contextlib.contextmanager
-def bare_server(*, workers: int, cpus: str, log: Path) -> Iterator[Server]:
+def bare_server(*, workers: int, cpus: str, log: Path) -> contextlib.AbstractContextManager[Server]:
     port = free_port()
     argv = [INKWELL[0], "-m", "uvicorn", "bench.bare:app", "--port", str(port), "--workers", str(workers)]
     argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(pinned(argv, cpus), stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(port, timeout=60)
-            yield Server(process, port)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+    return server(argv, port=port, cpus=cpus, log=log)
 
 
 def main() -> None:

@@ -63,21 +63,31 @@ class Server:
 
 
 @contextlib.contextmanager
-def inkwell_server(env: dict[str, str], *, workers: int, cpus: str, log: Path) -> Iterator[Server]:
-    port = free_port()
+def server(
+    argv: list[str], *, port: int, cpus: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Runs `argv` (a server that listens on `port`) on `cpus`, its output in `log`."""
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            pinned([*INKWELL, "serve", "--port", str(port), "--workers", str(workers)], cpus),
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(pinned(argv, cpus), env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port, timeout=60)
             yield Server(process, port)
         finally:
             process.terminate()
             process.wait(timeout=60)
+
+
+def inkwell_server(
+    env: dict[str, str], *, workers: int, cpus: str, log: Path
+) -> contextlib.AbstractContextManager[Server]:
+    port = free_port()
+    return server(
+        [*INKWELL, "serve", "--port", str(port), "--workers", str(workers)],
+        port=port,
+        cpus=cpus,
+        log=log,
+        env=env,
+    )
 
 
 @dataclass(frozen=True)

@@ -83,11 +83,12 @@ def test_the_namespaces_carry_the_labels_the_chart_network_policy_selects(kube: 
     assert set(applied) == {"inkwell", "ingress-nginx", "monitoring", "observability"}
     for name, namespace in applied.items():
         assert namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] == name
-    policy = one(render(PROD), "NetworkPolicy")
+    policy = one(render(PROD), "NetworkPolicy", "-inkwell")
     selected = {
         peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
         for rule in policy["spec"]["ingress"]
         for peer in rule["from"]
+        if "namespaceSelector" in peer
     }
     assert selected == {"ingress-nginx", "monitoring"}
     assert selected <= set(applied)
