@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.observability import DEFAULT_SAMPLER, base_env
-from bench.stack import INKWELL, Server, cores, inkwell_server, seeded_postgres, server, wrk
+from bench.stack import INKWELL, Server, cores, cpu_set, inkwell_server, seeded_postgres, server, wrk
 from tests.support.otlp import otlp_http_receiver
 from tests.support.postgres import free_port
 from tests.support.redis import redis_server
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated endpoint names")
     args = parser.parse_args()
     server_cpus, load_cpus = cores()
+    # This process (its OTLP and Sentry receivers) runs beside wrk, never on the server's cores.
+    os.sched_setaffinity(0, cpu_set(load_cpus))
     logs = Path(tempfile.mkdtemp(prefix="inkwell-bench-"))
 
     with seeded_postgres() as (_cluster, url), otlp_http_receiver() as otlp, redis_server() as redis:

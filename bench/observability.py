@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.stack import cores, inkwell_server, seeded_postgres, wrk
+from bench.stack import cores, cpu_set, inkwell_server, seeded_postgres, wrk
 from tests.support.otlp import otlp_http_receiver
 from tests.support.sentry import sentry_receiver
 from tests.support.server import CHEAP_ARGON2
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     server_cpus, load_cpus = cores()
+    # This process (its OTLP and Sentry receivers) runs beside wrk, never on the server's cores.
+    os.sched_setaffinity(0, cpu_set(load_cpus))
     logs = Path(tempfile.mkdtemp(prefix="inkwell-bench-"))
 
     with seeded_postgres() as (_cluster, url), otlp_http_receiver() as otlp, sentry_receiver() as sentry:

@@ -28,6 +28,12 @@ def cores() -> tuple[str, str]:
     return f"0-{half - 1}" if half > 1 else "0", f"{half}-{count - 1}" if count - half > 1 else str(half)
 
 
+def cpu_set(cpus: str) -> set[int]:
+    """taskset's list ("0", "1-3") as a set of core numbers."""
+    first, _, last = cpus.partition("-")
+    return set(range(int(first), int(last or first) + 1))
+
+
 def pinned(argv: list[str], cpus: str) -> list[str]:
     return ["taskset", "-c", cpus, *argv] if shutil.which("taskset") else argv
 

