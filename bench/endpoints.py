@@ -29,16 +29,18 @@ from tests.support.otlp import otlp_http_receiver
 from tests.support.postgres import free_port
 from tests.support.redis import redis_server
 
-# Favourite, then unfavourite, the same article, on every connection in turn: a write that leaves
-# the data set as it found it.
+# Favourite, then unfavourite, each of 50 articles in turn: a write that leaves the data set as it
+# found it. One article for every request would measure PostgreSQL queueing them all on that one
+# row's lock (the server then idles at a quarter of a core), not the service.
 WRITE_SCRIPT = """
+local paths = {{{paths}}}
+local headers = {{["Authorization"] = "Token {token}"}}
 local n = 0
 request = function()
+  local path = paths[math.floor(n / 2) % #paths + 1]
+  local method = (n % 2 == 0) and "POST" or "DELETE"
   n = n + 1
-  if n % 2 == 1 then
-    return wrk.format("POST", "{path}", {{["Authorization"] = "Token {token}"}})
-  end
-  return wrk.format("DELETE", "{path}", {{["Authorization"] = "Token {token}"}})
+  return wrk.format(method, path, headers)
 end
 """
 
@@ -81,7 +83,9 @@ def main() -> None:
             token = httpx.post(f"{api}/users/login", json=login).json()["user"]["token"]
             auth = {"Authorization": f"Token {token}"}
             script = logs / "write.lua"
-            script.write_text(WRITE_SCRIPT.format(path=f"/api/articles/{slug}/favorite", token=token))
+            slugs = [a["slug"] for a in httpx.get(f"{api}/articles?limit=50").json()["articles"]]
+            paths = ", ".join(f'"/api/articles/{each}/favorite"' for each in slugs)
+            script.write_text(WRITE_SCRIPT.format(paths=paths, token=token))
             endpoints: dict[str, tuple[str, dict[str, str], Path | None]] = {
                 "articles-list": (f"{api}/articles?limit=20", {}, None),
                 "article": (f"{api}/articles/{slug}", {}, None),
