@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db import insert_or_ignore
 from service.models import Follow, User
 from service.models.base import utcnow
 
+# Every signed-in request loads its user: one statement, built once (see articles.repository).
+_BY_ID = select(User).where(User.id == bindparam("id"))
+
 
 async def get_by_id(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+    return (await session.execute(_BY_ID, {"id": user_id})).scalar_one_or_none()
 
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
