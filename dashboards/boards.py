@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard
+from grafana_foundation_sdk.builders import dashboard, stat
 from grafana_foundation_sdk.models import dashboard as models
 
 from dashboards import rules
@@ -450,6 +450,16 @@ def kubernetes(config: Config = CONFIG) -> models.Dashboard:
 def business(config: Config = CONFIG) -> models.Dashboard:
     here = "{" + scope(config) + "}"
 
+    def daily(title: str, what: str, metric: str) -> stat.Panel:
+        return single(
+            title,
+            f"{what} in the last 24 hours.",
+            f"sum(increase({metric}{here}[1d]))",
+            unit="short",
+            steps=[(None, "blue")],
+            decimals=0,
+        )
+
     def per_minute(metric: str, by: str = "") -> str:
         grouping = f" by ({by})" if by else ""
         return f"sum{grouping} (rate({metric}{here}[{RATE}])) * 60"
@@ -463,36 +473,9 @@ def business(config: Config = CONFIG) -> models.Dashboard:
         )
         .variables(scope_variables(config))
         .with_row(dashboard.Row("Last 24 hours"))
-        .with_panel(
-            single(
-                "Registrations",
-                "Users registered in the last 24 hours.",
-                f"sum(increase(inkwell_registrations_total{here}[1d]))",
-                unit="short",
-                steps=[(None, "blue")],
-                decimals=0,
-            )
-        )
-        .with_panel(
-            single(
-                "Articles published",
-                "Articles published in the last 24 hours.",
-                f"sum(increase(inkwell_articles_published_total{here}[1d]))",
-                unit="short",
-                steps=[(None, "blue")],
-                decimals=0,
-            )
-        )
-        .with_panel(
-            single(
-                "Comments",
-                "Comments written in the last 24 hours.",
-                f"sum(increase(inkwell_comments_created_total{here}[1d]))",
-                unit="short",
-                steps=[(None, "blue")],
-                decimals=0,
-            )
-        )
+        .with_panel(daily("Registrations", "Users registered", "inkwell_registrations_total"))
+        .with_panel(daily("Articles published", "Articles published", "inkwell_articles_published_total"))
+        .with_panel(daily("Comments", "Comments written", "inkwell_comments_created_total"))
         .with_panel(
             single(
                 "Refused logins",
