@@ -23,9 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import Response
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from starlette.routing import BaseRoute
@@ -252,12 +250,6 @@ class PublicReadCache:
                 await backend.put(slot, b"".join(chunks))
             except CacheUnavailable:
                 CACHE_ERRORS.labels("put").inc()
-
-
-def json_response(model: BaseModel, *, status_code: int = 200) -> Response:
-    """The model's JSON as the response, serialised once by pydantic's core, not validated again and
-    encoded by FastAPI as a returned model would be."""
-    return Response(model.model_dump_json(by_alias=True), status_code=status_code, media_type=JSON_MEDIA_TYPE)
 
 
 def create_cache(settings: Settings) -> ResponseCache:

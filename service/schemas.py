@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import Response
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -15,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from service.errors import JSON_MEDIA_TYPE
 
 
 def format_timestamp(value: datetime) -> str:
@@ -79,3 +82,9 @@ class Profile(WireModel):
     bio: str | None
     image: str | None
     following: bool
+
+
+def json_response(model: BaseModel, *, status_code: int = 200) -> Response:
+    """The model's JSON as the response, serialised once by pydantic's core, not validated again and
+    encoded by FastAPI as a returned model would be."""
+    return Response(model.model_dump_json(by_alias=True), status_code=status_code, media_type=JSON_MEDIA_TYPE)

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Path, Query, Response
 
 from service.articles import schemas, service
 from service.auth.dependencies import CurrentUser, EditorUser, OptionalUser
-from service.cache import json_response
 from service.db import SessionDep
 from service.errors import error_responses
-from service.schemas import NoNul
+from service.schemas import NoNul, json_response
 
 router = APIRouter(tags=["Articles"])
 
@@ -41,7 +40,6 @@ async def list_articles(
     offset: Offset = 0,
 ) -> Response:
     filters = schemas.ArticleFilter(tag=tag, author=author, favorited=favorited)
-
     return json_response(
         await service.list_articles(
             session=session, filters=filters, viewer=viewer, limit=limit, offset=offset

@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from service.auth.dependencies import CurrentUser, OptionalUser
-from service.cache import json_response
 from service.comments import schemas, service
 from service.db import SessionDep
 from service.errors import error_responses
-from service.schemas import NoNul
+from service.schemas import NoNul, json_response
 
 router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
 
