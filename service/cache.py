@@ -104,6 +104,9 @@ local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', KEYS[2] .. generation .. ':' .. ARGV[1])}
 """
 
+# Every scope's generation in one command (a pipeline of INCRs costs half as much CPU again).
+_INCREMENT = "for _, key in ipairs(KEYS) do redis.call('INCR', key) end"
+
 
 class RedisBackend:
     def __init__(self, url: str, *, ttl: float, timeout: float = 0.5) -> None:
@@ -111,13 +114,14 @@ class RedisBackend:
 
         self.ttl = max(int(ttl), 1)
         self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self.script = self.redis.register_script(_GET)
+        self.lookup = self.redis.register_script(_GET)
+        self.increment = self.redis.register_script(_INCREMENT)
 
     async def get(self, scope: str, key: str) -> tuple[Slot, bytes | None]:
         from redis.exceptions import RedisError
 
         try:
-            generation, value = await self.script(
+            generation, value = await self.lookup(
                 keys=[f"inkwell:{scope}:gen", f"inkwell:{scope}:"], args=[key]
             )
         except (RedisError, OSError) as exc:
@@ -136,10 +140,7 @@ class RedisBackend:
         from redis.exceptions import RedisError
 
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for scope in scopes:
-                    pipe.incr(f"inkwell:{scope}:gen")
-                await pipe.execute()
+            await self.increment(keys=[f"inkwell:{scope}:gen" for scope in scopes])
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 

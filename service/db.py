@@ -13,8 +13,9 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import NullPool
 
 from service.cache import CacheUnavailable, ResponseCache, written_scopes
@@ -30,7 +31,7 @@ logger = structlog.get_logger("inkwell.db")
 
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": settings.db_echo}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,26 @@ def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _discard_closed_connections(engine)
     return engine
+
+
+def _discard_closed_connections(engine: AsyncEngine) -> None:
+    """Hands out no pooled connection the server has closed, without a round trip per request.
+
+    When PostgreSQL restarts, fails over or terminates a backend, it closes the socket and
+    asyncpg notices while the connection idles in the pool; raising DisconnectionError at checkout
+    makes the pool drop it and connect anew (SQLAlchemy's "pessimistic" disconnect handling).
+    `pool_pre_ping` would catch the same cases with three round trips (BEGIN, a ping, ROLLBACK) on
+    every checkout, more than the rest of a signed-in list's transaction. A connection that dies
+    silently (no FIN) is caught by the statement that uses it: 503, and the pool is invalidated.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -73,8 +93,40 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for GET and HEAD, which only read: on PostgreSQL without BEGIN and COMMIT.
+
+    Each statement then reads its own snapshot, which no read here needs otherwise (a list is one
+    statement), and two of a read's round trips go. A write from such a session is a bug and is
+    refused before it reaches the database (`_refuse_writes`).
+    """
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info={READ_ONLY: True})
+
+
+READ_ONLY = "inkwell_read_only"
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_writes(state: ORMExecuteState) -> None:
+    if state.session.info.get(READ_ONLY) and (state.is_insert or state.is_update or state.is_delete):
+        raise RuntimeError("a GET or HEAD request tried to write; its session only reads")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flushes(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a GET or HEAD request tried to write; its session only reads")
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession] = (
+        request.app.state.read_sessionmaker
+        if request.method in _SAFE_METHODS
+        else request.app.state.sessionmaker
+    )
     async with sessionmaker() as session:
         try:
             yield session

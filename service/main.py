@@ -16,7 +16,7 @@ from service.articles.endpoints import router as articles_router
 from service.cache import PublicReadCache, create_cache
 from service.comments.endpoints import router as comments_router
 from service.config import Settings, get_settings
-from service.db import create_engine, create_sessionmaker
+from service.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from service.errors import JSON_MEDIA_TYPE, error_responses, install_error_handlers
 from service.health import router as health_router
 from service.middleware import BodySizeLimitMiddleware
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_read_sessionmaker(engine)
     app.state.cache = create_cache(settings)
 
     install_error_handlers(app)

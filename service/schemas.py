@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import to_json
 
 from service.errors import JSON_MEDIA_TYPE
 
@@ -84,7 +86,8 @@ class Profile(WireModel):
     following: bool
 
 
-def json_response(model: BaseModel, *, status_code: int = 200) -> Response:
-    """The model's JSON as the response, serialised once by pydantic's core, not validated again and
-    encoded by FastAPI as a returned model would be."""
-    return Response(model.model_dump_json(by_alias=True), status_code=status_code, media_type=JSON_MEDIA_TYPE)
+def json_response(content: BaseModel | Mapping[str, Any], *, status_code: int = 200) -> Response:
+    """The JSON of a model (by alias) or of wire-ready data, serialised once by pydantic's core, not
+    validated again and encoded by FastAPI as a returned model would be."""
+    body = content.model_dump_json(by_alias=True) if isinstance(content, BaseModel) else to_json(content)
+    return Response(body, status_code=status_code, media_type=JSON_MEDIA_TYPE)

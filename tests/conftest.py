@@ -19,7 +19,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.config import Settings
-from service.db import create_engine
+from service.db import READ_ONLY, create_engine
 from service.main import create_app
 from service.migrate import upgrade
 from tests.support.asgi import asgi_client
@@ -150,11 +150,16 @@ async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[As
         yield session
 
 
+def on_test_transaction(app: Any, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
+    """Points the app's sessions, the read-only ones of GET requests too, at the test's transaction."""
+    app.state.sessionmaker = sessionmaker
+    app.state.read_sessionmaker = async_sessionmaker(**sessionmaker.kw, info={READ_ONLY: True})
+    return app
+
+
 @pytest.fixture
 def app(settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
-    app = create_app(settings, engine=engine)
-    app.state.sessionmaker = sessionmaker
-    return app
+    return on_test_transaction(create_app(settings, engine=engine), sessionmaker)
 
 
 @pytest.fixture

@@ -73,10 +73,9 @@ async def feed(session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offs
 )
 async def create_article(
     body: schemas.NewArticleRequest, session: SessionDep, author: EditorUser
-) -> schemas.SingleArticleResponse:
-    return schemas.SingleArticleResponse(
-        article=await service.create(session=session, author=author, data=body.article)
-    )
+) -> Response:
+    article = await service.create(session=session, author=author, data=body.article)
+    return json_response({"article": article}, status_code=201)
 
 
 @router.get(
@@ -87,8 +86,7 @@ async def create_article(
     responses=error_responses(401, 404, 422),
 )
 async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> Response:
-    article = await service.get(session=session, slug=slug, viewer=viewer)
-    return json_response(schemas.SingleArticleResponse(article=article))
+    return json_response({"article": await service.get(session=session, slug=slug, viewer=viewer)})
 
 
 @router.put(
@@ -101,9 +99,9 @@ async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> 
 )
 async def update_article(
     slug: Slug, body: schemas.UpdateArticleRequest, session: SessionDep, user: EditorUser
-) -> schemas.SingleArticleResponse:
+) -> Response:
     article = await service.update(session=session, slug=slug, user=user, data=body.article)
-    return schemas.SingleArticleResponse(article=article)
+    return json_response({"article": article})
 
 
 @router.delete(
@@ -127,10 +125,9 @@ async def delete_article(slug: Slug, session: SessionDep, user: EditorUser) -> R
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 404, 409, 422),
 )
-async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> schemas.SingleArticleResponse:
-    return schemas.SingleArticleResponse(
-        article=await service.favorite(session=session, slug=slug, user=user, on=True)
-    )
+async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> Response:
+    article = await service.favorite(session=session, slug=slug, user=user, on=True)
+    return json_response({"article": article})
 
 
 @router.delete(
@@ -141,10 +138,9 @@ async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> schema
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 404, 409, 422),
 )
-async def unfavorite(slug: Slug, session: SessionDep, user: CurrentUser) -> schemas.SingleArticleResponse:
-    return schemas.SingleArticleResponse(
-        article=await service.favorite(session=session, slug=slug, user=user, on=False)
-    )
+async def unfavorite(slug: Slug, session: SessionDep, user: CurrentUser) -> Response:
+    article = await service.favorite(session=session, slug=slug, user=user, on=False)
+    return json_response({"article": article})
 
 
 @router.get(

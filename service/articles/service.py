@@ -18,7 +18,7 @@ from service.config import Role
 from service.errors import Forbidden, NotFound
 from service.models import User
 from service.observability import metrics
-from service.schemas import Profile
+from service.schemas import format_timestamp
 
 _SLUG_ATTEMPTS = 5
 
@@ -35,56 +35,46 @@ def _slug_candidates(title: str) -> list[str]:
     return [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(_SLUG_ATTEMPTS - 1)]
 
 
-def _author(row: Row[Any]) -> Profile:
-    return Profile(
-        username=row.author_username,
-        bio=row.author_bio,
-        image=row.author_image,
-        following=bool(row.following),
-    )
-
-
-def _list_item(row: Row[Any], tags: list[str]) -> schemas.ArticleListItem:
-    return schemas.ArticleListItem(
-        slug=row.slug,
-        title=row.title,
-        description=row.description,
-        tag_list=tags,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        favorited=bool(row.favorited),
-        favorites_count=row.favorites_count,
-        author=_author(row),
-    )
-
-
-def _article(row: Row[Any], tags: list[str]) -> schemas.Article:
-    return schemas.Article(**_list_item(row, tags).model_dump(by_alias=False), body=row.body)
+def _list_item(row: Row[Any]) -> schemas.ArticleListItemJSON:
+    return {
+        "slug": row.slug,
+        "title": row.title,
+        "description": row.description,
+        "tagList": row.tag_list,
+        "createdAt": format_timestamp(row.created_at),
+        "updatedAt": format_timestamp(row.updated_at),
+        "favorited": bool(row.favorited),
+        "favoritesCount": row.favorites_count,
+        "author": {
+            "username": row.author_username,
+            "bio": row.author_bio,
+            "image": row.author_image,
+            "following": bool(row.following),
+        },
+    }
 
 
 async def list_articles(
     *, session: AsyncSession, filters: ArticleFilter, viewer: User | None, limit: int, offset: int
-) -> schemas.MultipleArticlesResponse:
+) -> dict[str, Any]:
+    """`{"articles": [...], "articlesCount": n}`, serialised from the rows without models."""
     rows: Sequence[Row[Any]] = await repository.page(
         session, filters, viewer_id=viewer.id if viewer else None, limit=limit, offset=offset
     )
     # Past the end the page is empty and carries no total: only then is it counted on its own.
     total = int(rows[0].total) if rows else (await repository.count(session, filters) if offset else 0)
-    tags = await repository.tags_of(session, [row.id for row in rows])
-    return schemas.MultipleArticlesResponse(
-        articles=[_list_item(row, tags.get(row.id, [])) for row in rows], articles_count=total
-    )
+    return {"articles": [_list_item(row) for row in rows], "articlesCount": total}
 
 
-async def get(*, session: AsyncSession, slug: str, viewer: User | None) -> schemas.Article:
+async def get(*, session: AsyncSession, slug: str, viewer: User | None) -> schemas.ArticleJSON:
     row = await repository.get_by_slug(session, slug, viewer_id=viewer.id if viewer else None)
     if row is None:
         raise NotFound("article")
-    tags = await repository.tags_of(session, [row.id])
-    return _article(row, tags.get(row.id, []))
+    article: schemas.ArticleJSON = {**_list_item(row), "body": row.body}
+    return article
 
 
-async def create(*, session: AsyncSession, author: User, data: schemas.NewArticle) -> schemas.Article:
+async def create(*, session: AsyncSession, author: User, data: schemas.NewArticle) -> schemas.ArticleJSON:
     for slug in _slug_candidates(data.title):
         article_id = await repository.add_article(
             session,
@@ -112,7 +102,7 @@ async def _editable(session: AsyncSession, slug: str, user: User) -> Row[Any]:
 
 async def update(
     *, session: AsyncSession, slug: str, user: User, data: schemas.UpdateArticle
-) -> schemas.Article:
+) -> schemas.ArticleJSON:
     found = await _editable(session, slug, user)
     changes = data.model_dump(exclude_unset=True, exclude_none=True, by_alias=False)
     tags = changes.pop("tag_list", None)
@@ -137,14 +127,12 @@ async def delete(*, session: AsyncSession, slug: str, user: User) -> None:
     await repository.delete_article(session, found.id)
 
 
-async def favorite(*, session: AsyncSession, slug: str, user: User, on: bool) -> schemas.Article:
-    found = await repository.find_for_edit(session, slug)
-    if found is None:
-        raise NotFound("article")
+async def favorite(*, session: AsyncSession, slug: str, user: User, on: bool) -> schemas.ArticleJSON:
+    # The change finds the article by its slug itself; reading it back answers 404 when there is none.
     if on:
-        await repository.favorite(session, user_id=user.id, article_id=found.id)
+        await repository.favorite(session, user_id=user.id, slug=slug)
     else:
-        await repository.unfavorite(session, user_id=user.id, article_id=found.id)
+        await repository.unfavorite(session, user_id=user.id, slug=slug)
     return await get(session=session, slug=slug, viewer=user)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.main import create_app
+from tests.conftest import on_test_transaction
 from tests.conftest import test_settings as make_settings
 from tests.factories import Account, create_article, create_user
 from tests.support.asgi import asgi_client
@@ -429,7 +430,7 @@ async def small_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with a 1 KiB body limit, on the test's own transaction."""
     app = create_app(make_settings(database_url, max_body_bytes=SMALL_LIMIT), engine=engine)
-    app.state.sessionmaker = sessionmaker
+    on_test_transaction(app, sessionmaker)
     async with asgi_client(app) as client:
         yield client
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.main import create_app
+from tests.conftest import on_test_transaction
 from tests.conftest import test_settings as make_settings
 from tests.factories import create_user
 from tests.support.asgi import asgi_client
@@ -33,7 +34,7 @@ def make_client(
     @asynccontextmanager
     async def build(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(make_settings(database_url, **overrides), engine=engine)
-        app.state.sessionmaker = sessionmaker
+        on_test_transaction(app, sessionmaker)
         async with asgi_client(app) as client:
             yield client
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.main import create_app
 from service.models import User
-from tests.conftest import test_settings
+from tests.conftest import on_test_transaction, test_settings
 from tests.factories import create_article, create_user
 from tests.support.asgi import asgi_client
 from tests.support.logcapture import access_lines, json_lines, preserved_logging
@@ -84,7 +84,7 @@ async def make_client(
         *, peer: str = "127.0.0.1", routes: Callable[[FastAPI], None] | None = None, **overrides: Any
     ) -> httpx.AsyncClient:
         app = create_app(test_settings(database_url, **overrides), engine=engine)
-        app.state.sessionmaker = sessionmaker
+        on_test_transaction(app, sessionmaker)
         if routes is not None:
             routes(app)
         client = asgi_client(app, raise_app_exceptions=False, client=(peer, 40000))

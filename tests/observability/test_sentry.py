@@ -29,7 +29,7 @@ from service.errors import ServiceUnavailable
 from service.main import create_app
 from service.models import User
 from service.observability import errors, tracing
-from tests.conftest import test_settings
+from tests.conftest import on_test_transaction, test_settings
 from tests.factories import create_user
 from tests.support.asgi import asgi_client
 from tests.support.postgres import free_port, wait_for_port
@@ -97,7 +97,7 @@ async def client(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(sentry_settings(database_url, receiver), engine=engine)
-    app.state.sessionmaker = sessionmaker
+    on_test_transaction(app, sessionmaker)
     add_failing_routes(app)
     async with app_client(app) as client:
         yield client
