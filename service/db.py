@@ -164,10 +164,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def insert_or_ignore(session: AsyncSession, model: Any, *, index_elements: list[str] | None = None) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING` for the session's dialect: the race-free way to add a row
-    that a concurrent request may be adding too (a tag, a favourite, a follow)."""
-    dialect = session.get_bind().dialect.name
+def insert_or_ignore(
+    session: AsyncSession | str, model: Any, *, index_elements: list[str] | None = None
+) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the session's dialect (or the dialect named): the
+    race-free way to add a row that a concurrent request may be adding too (a tag, a favourite)."""
+    dialect = session if isinstance(session, str) else session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql_insert(model).on_conflict_do_nothing(index_elements=index_elements)
     if dialect == "sqlite":

@@ -26,7 +26,6 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal,
     select,
     update,
 )
@@ -276,38 +275,51 @@ async def delete_article(session: AsyncSession, article_id: int) -> None:
     await session.execute(delete(Article).where(Article.id == article_id))
 
 
-async def favorite(session: AsyncSession, *, user_id: int, slug: str) -> None:
-    """Favourite the article with this slug, if there is one and it is not a favourite yet."""
-    article = select(literal(user_id, Integer), Article.id).where(Article.slug == slug)
-    inserted = await session.execute(
-        insert_or_ignore(session, Favorite)
+# The favourite's statements, built once (per dialect) like the reads: a favourite is a hot write.
+# Run as plain SQL with their parameters: no ORM bulk mode, no objects in the session to update.
+_FAVORITES_DELTA = (
+    update(Article)
+    .where(Article.id == bindparam("favorited_id", type_=Integer))
+    .values(favorites_count=Article.favorites_count + bindparam("delta", type_=Integer))
+    .execution_options(synchronize_session=False)
+)
+_REMOVE_FAVORITE = (
+    delete(Favorite)
+    .where(
+        Favorite.user_id == bindparam("user_id", type_=Integer),
+        Favorite.article_id == select(Article.id).where(Article.slug == bindparam("slug")).scalar_subquery(),
+    )
+    .returning(Favorite.article_id)
+    .execution_options(synchronize_session=False)
+)
+
+
+@functools.cache
+def _add_favorite(dialect: str) -> Any:
+    article = select(bindparam("user_id", type_=Integer), Article.id).where(Article.slug == bindparam("slug"))
+    return (
+        insert_or_ignore(dialect, Favorite)
         .from_select(["user_id", "article_id"], article)
         .returning(Favorite.article_id)
+        .execution_options(dml_strategy="raw")
     )
-    article_id = inserted.scalar_one_or_none()
-    if article_id is not None:
-        await session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            .values(favorites_count=Article.favorites_count + 1)
-        )
+
+
+async def favorite(session: AsyncSession, *, user_id: int, slug: str) -> None:
+    """Favourite the article with this slug, if there is one and it is not a favourite yet."""
+    statement = _add_favorite(session.get_bind().dialect.name)
+    added = (await session.execute(statement, {"user_id": user_id, "slug": slug})).scalar_one_or_none()
+    if added is not None:
+        await session.execute(_FAVORITES_DELTA, {"favorited_id": added, "delta": 1})
 
 
 async def unfavorite(session: AsyncSession, *, user_id: int, slug: str) -> None:
     """Unfavourite the article with this slug, if there is one and it is a favourite."""
-    article = select(Article.id).where(Article.slug == slug).scalar_subquery()
-    deleted = await session.execute(
-        delete(Favorite)
-        .where(Favorite.user_id == user_id, Favorite.article_id == article)
-        .returning(Favorite.article_id)
-    )
-    article_id = deleted.scalar_one_or_none()
-    if article_id is not None:
-        await session.execute(
-            update(Article)
-            .where(Article.id == article_id)
-            .values(favorites_count=Article.favorites_count - 1)
-        )
+    removed = (
+        await session.execute(_REMOVE_FAVORITE, {"user_id": user_id, "slug": slug})
+    ).scalar_one_or_none()
+    if removed is not None:
+        await session.execute(_FAVORITES_DELTA, {"favorited_id": removed, "delta": -1})
 
 
 async def tags_in_use(session: AsyncSession) -> list[str]:

@@ -153,6 +153,21 @@ async def test_expired_token_is_rejected(
     assert response.json() == INVALID
 
 
+async def test_a_token_that_worked_is_rejected_once_it_expires(
+    client: httpx.AsyncClient, db: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Verified tokens are remembered (service.auth.security); their expiry is checked on every use.
+    jake = await create_user(client, username="jake")
+    now = int(time.time())
+    token = sign(settings, claims_for(await user_id(db, jake), iat=now - 10, exp=now + 30))
+    assert (await current_user(client, f"Token {token}")).status_code == 200
+    assert (await current_user(client, f"Token {token}")).status_code == 200
+    monkeypatch.setattr(time, "time", lambda: now + 30.5)
+    response = await current_user(client, f"Token {token}")
+    assert response.status_code == 401
+    assert response.json() == INVALID
+
+
 async def test_token_without_exp_is_rejected(
     client: httpx.AsyncClient, db: AsyncSession, settings: Settings
 ) -> None:
