@@ -197,3 +197,37 @@ async def test_a_write_cut_off_by_a_lost_connection_answers_503_and_leaves_nothi
             "half-written",
             ["lost"],
         )
+
+
+async def test_pooled_connections_the_server_closed_are_replaced_before_a_request_uses_them(
+    live_app: FastAPI, kill_backend: Callable[[int], None]
+) -> None:
+    # As after a restart or failover: every idle connection in the pool was closed by the server.
+    # They are dropped at checkout (no ping round trip, service.db), so no request sees one.
+    engine = live_app.state.engine
+    async with asgi_client(live_app) as client:
+        author = await create_user(client)
+        pooled: list[int] = []
+        event.listen(
+            engine.sync_engine,
+            "checkin",
+            lambda dbapi_connection, _record: pooled.append(
+                dbapi_connection.driver_connection.get_server_pid()
+            ),
+        )
+        requests = [client.get("/api/articles", headers=author.headers) for _ in range(4)]
+        assert all(response.status_code == 200 for response in await asyncio.gather(*requests))
+        assert pooled, "no connection went back to the pool"
+        for pid in set(pooled):
+            kill_backend(pid)
+        await asyncio.sleep(0.2)  # the server's goodbye reaches each idle connection
+
+        for _ in range(len(set(pooled)) + 1):
+            response = await client.get("/api/articles", headers=author.headers)
+            assert response.status_code == 200, response.text
+        created = await client.post(
+            "/api/articles",
+            json={"article": {"title": "After the restart", "description": "d", "body": "b"}},
+            headers=author.headers,
+        )
+        assert created.status_code == 201, created.text
