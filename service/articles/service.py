@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import cache
 from service.articles import repository, schemas
 from service.articles.schemas import ArticleFilter
 from service.auth.dependencies import has_role
@@ -85,6 +86,7 @@ async def create(*, session: AsyncSession, author: User, data: schemas.NewArticl
             author_id=author.id,
         )
         if article_id is not None:
+            cache.concerns(session, slug)
             await repository.set_tags(session, article_id, data.tag_list)
             metrics.count_on_commit(session, metrics.ARTICLES_PUBLISHED)
             return await get(session=session, slug=slug, viewer=author)
@@ -104,6 +106,7 @@ async def update(
     *, session: AsyncSession, slug: str, user: User, data: schemas.UpdateArticle
 ) -> schemas.ArticleJSON:
     found = await _editable(session, slug, user)
+    cache.concerns(session, slug)
     changes = data.model_dump(exclude_unset=True, exclude_none=True, by_alias=False)
     tags = changes.pop("tag_list", None)
     new_slug = slug
@@ -114,6 +117,7 @@ async def update(
         for candidate in _slug_candidates(changes["title"]):
             if await repository.update_fields(session, found.id, {**changes, "slug": candidate}):
                 new_slug = candidate
+                cache.concerns(session, new_slug)
                 break
         else:  # pragma: no cover - see create()
             raise RuntimeError("could not find a free slug")
@@ -124,11 +128,13 @@ async def update(
 
 async def delete(*, session: AsyncSession, slug: str, user: User) -> None:
     found = await _editable(session, slug, user)
+    cache.concerns(session, slug)
     await repository.delete_article(session, found.id)
 
 
 async def favorite(*, session: AsyncSession, slug: str, user: User, on: bool) -> schemas.ArticleJSON:
     # The change finds the article by its slug itself; reading it back answers 404 when there is none.
+    cache.concerns(session, slug)
     if on:
         await repository.favorite(session, user_id=user.id, slug=slug)
     else:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import cache
 from service.articles import repository as articles
 from service.auth.dependencies import has_role
 from service.comments import repository, schemas
@@ -51,6 +52,7 @@ async def list_for(
 
 async def add(*, session: AsyncSession, slug: str, author: User, data: schemas.NewComment) -> schemas.Comment:
     article_id = await _article_id(session, slug)
+    cache.concerns(session, slug)
     comment_id = await repository.add_comment(
         session, article_id=article_id, author_id=author.id, body=data.body
     )
@@ -68,4 +70,5 @@ async def delete(*, session: AsyncSession, slug: str, comment_id: int, user: Use
         raise NotFound("comment")
     if row.author_id != user.id and not has_role(user, Role.admin):
         raise Forbidden("comment")
+    cache.concerns(session, slug)
     await repository.delete_comment(session, comment_id)

@@ -11,6 +11,7 @@ import pytest
 import redis as sync_redis
 from prometheus_client import REGISTRY
 
+from service import cache as cache_module
 from service.cache import LocalBackend, RedisBackend, create_cache
 from tests.conftest import test_settings
 from tests.factories import create_article, create_comment, create_user, favorite
@@ -179,6 +180,62 @@ async def test_an_author_renaming_themselves_shows_at_once_on_their_articles_and
     assert (await anonymous(client, paths[2]))["comments"][0]["author"]["username"] == renamed
 
 
+async def test_a_write_to_one_article_leaves_the_others_cached(client: httpx.AsyncClient) -> None:
+    # Per-article scopes: a comment or a favourite refreshes that article (and the lists), not all.
+    author = await create_user(client)
+    fan = await create_user(client)
+    one, other = await create_article(client, author), await create_article(client, author)
+    paths = {
+        name: f"/api/articles/{article['slug']}{suffix}"
+        for name, article, suffix in [
+            ("one", one, ""),
+            ("one's comments", one, "/comments"),
+            ("other", other, ""),
+            ("other's comments", other, "/comments"),
+        ]
+    }
+    for path in paths.values():
+        await anonymous(client, path)
+
+    await create_comment(client, fan, one["slug"], body="On one")
+    await favorite(client, fan, one["slug"])
+    articles_hits, comments_hits = lookups("articles", "hit"), lookups("comments", "hit")
+    assert [c["body"] for c in (await anonymous(client, paths["one's comments"]))["comments"]] == ["On one"]
+    assert (await anonymous(client, paths["one"]))["article"]["favoritesCount"] == 1
+    assert (lookups("articles", "hit"), lookups("comments", "hit")) == (articles_hits, comments_hits)
+    assert (await anonymous(client, paths["other's comments"]))["comments"] == []
+    assert (await anonymous(client, paths["other"]))["article"]["favoritesCount"] == 0
+    assert (lookups("articles", "hit"), lookups("comments", "hit")) == (articles_hits + 1, comments_hits + 1)
+    listed = (await anonymous(client, f"/api/articles?author={author.username}"))["articles"]
+    assert {a["slug"]: a["favoritesCount"] for a in listed} == {one["slug"]: 1, other["slug"]: 0}
+
+
+async def test_a_renamed_or_deleted_article_is_gone_at_once_with_its_comments(
+    client: httpx.AsyncClient,
+) -> None:
+    author = await create_user(client)
+    renamed, deleted = await create_article(client, author), await create_article(client, author)
+    for article in (renamed, deleted):
+        await create_comment(client, author, article["slug"])
+        await anonymous(client, f"/api/articles/{article['slug']}")
+        await anonymous(client, f"/api/articles/{article['slug']}/comments")
+
+    changed = await client.put(
+        f"/api/articles/{renamed['slug']}", json={"article": {"title": "A new title"}}, headers=author.headers
+    )
+    assert changed.status_code == 200, changed.text
+    new_slug = changed.json()["article"]["slug"]
+    assert new_slug != renamed["slug"]
+    removed = await client.delete(f"/api/articles/{deleted['slug']}", headers=author.headers)
+    assert removed.status_code == 204
+
+    for slug in (renamed["slug"], deleted["slug"]):
+        assert (await client.get(f"/api/articles/{slug}")).status_code == 404
+        assert (await client.get(f"/api/articles/{slug}/comments")).status_code == 404
+    assert (await anonymous(client, f"/api/articles/{new_slug}"))["article"]["title"] == "A new title"
+    assert len((await anonymous(client, f"/api/articles/{new_slug}/comments"))["comments"]) == 1
+
+
 async def test_a_failed_write_invalidates_nothing_and_changes_nothing(client: httpx.AsyncClient) -> None:
     author = await create_user(client)
     other = await create_user(client)
@@ -218,3 +275,42 @@ async def test_errors_and_other_routes_are_never_cached(client: httpx.AsyncClien
     assert (await anonymous(client, "/api/articles/not-yet-written"))["article"]["title"] == "Not yet written"
     feed = await client.get("/api/articles/feed", headers=author.headers)
     assert feed.status_code == 200
+
+
+async def test_a_forgotten_generation_never_brings_back_a_value_stored_under_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Per-article generations expire (a busy site has many articles). They come from a clock that
+    # only goes forward, so the one a scope gets after its last expired is one it never had.
+    now = [1000.0]
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    backend = LocalBackend(ttl=10)
+    scopes, key = ["article", "article:a"], "/api/articles/a?"
+    await backend.invalidate(["article:a"])
+    lifetime = backend.generations["article:a"][0] - now[0]
+    now[0] += lifetime - 1  # the generation's last second: a value stored now outlives it
+    slot, _ = await backend.get(scopes, key)
+    await backend.put(slot, b"before the write")
+    assert (await backend.get(scopes, key))[1] == b"before the write"
+    now[0] += 2
+    await backend.invalidate(["article:a"])  # the article changes
+    assert (await backend.get(scopes, key))[1] is None
+    now[0] += 1000
+    await backend.invalidate(["article:b"])
+    assert list(backend.generations) == ["article:b"]  # expired generations are dropped
+
+
+async def test_redis_generations_expire_after_the_values_stored_under_them(redis: RedisServer) -> None:
+    sync_redis.Redis.from_url(redis.url).flushall()
+    backend = RedisBackend(redis.url, ttl=60)
+    try:
+        slot, _ = await backend.get(["article", "article:a"], "/api/articles/a?")
+        await backend.put(slot, b"value")
+        await backend.invalidate(["article:a"])
+        store = sync_redis.Redis.from_url(redis.url)
+        value_ttl = store.ttl(f"inkwell:value:{slot.generations}:/api/articles/a?")
+        generation_ttl = store.ttl("inkwell:gen:article:a")
+        assert 0 < value_ttl <= 60 < generation_ttl
+        assert int(store.get("inkwell:gen:article:a")) == int(store.get("inkwell:clock"))
+    finally:
+        await backend.close()

@@ -3,7 +3,7 @@ read that runs while a write is between its invalidation and its commit. Real co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -74,8 +74,8 @@ class ReadDuringWrite:
         self.path = ""
         self.raced: list[Any] = []
 
-    async def get(self, scope: str, key: str) -> tuple[Slot, bytes | None]:
-        return await self.inner.get(scope, key)
+    async def get(self, scopes: Sequence[str], key: str) -> tuple[Slot, bytes | None]:
+        return await self.inner.get(scopes, key)
 
     async def put(self, slot: Slot, value: bytes) -> None:
         await self.inner.put(slot, value)
