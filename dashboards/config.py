@@ -45,6 +45,10 @@ class Config:
 
     # Other alerts.
     target_down_for: str = "5m"
+    no_pods_for: str = "3m"
+    # A release counts as Inkwell's if one of its pods reported build info this recently, so the
+    # alert on a Deployment with no available pod still knows it after its last pod has gone.
+    release_memory: str = "1d"
     no_traffic_for: str = "15m"
     restarts_threshold: int = 3
     restarts_window: str = "30m"

@@ -145,7 +145,25 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         "unless on (namespace, horizontalpodautoscaler)\n"
         "(kube_horizontalpodautoscaler_spec_min_replicas == kube_horizontalpodautoscaler_spec_max_replicas)"
     )
+    no_pods = (
+        "kube_deployment_status_replicas_available == 0\n"
+        "and on (namespace, deployment) kube_deployment_spec_replicas > 0\n"
+        "and on (namespace, deployment)\n"
+        f'label_replace(group by (namespace, service) (last_over_time(inkwell_build_info{{{config.selector}}}'
+        f'[{config.release_memory}])), "deployment", "$1", "service", "(.*)")'
+    )
     others = [
+        alert(
+            config,
+            "InkwellNoPodsAvailable",
+            no_pods,
+            config.no_pods_for,
+            "critical",
+            "No Inkwell pod is available: the API is down.",
+            "{{ $labels.deployment }} in {{ $labels.namespace }} has had no available pod for "
+            f"{config.no_pods_for}: every request through the ingress fails with 503, and the SLO "
+            "alerts, which count the requests pods answer, see none of them.",
+        ),
         alert(
             config,
             "InkwellTargetDown",
