@@ -1,5 +1,6 @@
 """The staging stack as the load test sees it: nginx routes what the chart's Ingress routes, and a
-30-second steady locust run through it fails nothing and is counted once by the service's /metrics."""
+30-second steady locust run through it (and a distributed one, a master and two workers) fails
+nothing and is counted once by the service's /metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards.local import query
 from loadtests.staging import ROOT, Stack, staging_stack
+from tests.support.postgres import free_port
 from tests.support.server import CHEAP_ARGON2
 
 pytestmark = pytest.mark.slow
@@ -155,3 +157,39 @@ def test_a_crossed_gate_makes_locust_exit_1_with_the_verdict(stack: Stack, tmp_p
     assert [(c["group"], c["gate"]) for c in report["checks"] if c["passed"] is False] == [
         ("Aggregated", "min rps")
     ]
+
+
+def test_a_distributed_run_counts_every_workers_requests_once(stack: Stack, tmp_path: Path) -> None:
+    # Locust's master/worker mode: two workers (each creating its own authors and articles) report
+    # to a headless master, which runs the shape, judges the gates and writes the reports.
+    before = sum(served(stack).values())
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_LOADTEST_", "LOCUST_"))}
+    worker_argv = [
+        sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--worker",
+        "--master-host", "127.0.0.1", "--master-port", str(port),
+    ]  # fmt: skip
+    workers = [
+        subprocess.Popen(worker_argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    try:
+        run = locust(
+            stack, tmp_path / "distributed", "--master", "--master-bind-host", "127.0.0.1",
+            "--master-bind-port", str(port), "--expect-workers", "2", "--expect-workers-max-wait", "60",
+            "--shape", "steady", "-u", "6", "-r", "3", "-t", "15s",
+            "--gate-p95-ms", "5000", "--gate-p99-ms", "5000", "--gate-max-failure-ratio", "0", "--gate-min-rps", "1",
+        )  # fmt: skip
+        for worker in workers:
+            worker.wait(timeout=60)
+    finally:
+        for worker in workers:
+            worker.kill()
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-6000:]
+    assert "SLO verdict: PASS" in run.stdout
+    assert all(worker.returncode == 0 for worker in workers)
+    report = json.loads((tmp_path / "distributed_slo.json").read_text())
+    assert report["passed"] is True
+    requests = report["total"]["requests"]
+    assert requests > 30
+    assert sum(served(stack).values()) - before == requests
