@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Dialect,
     Integer,
+    Result,
     Row,
     Select,
     String,
@@ -193,8 +194,14 @@ def _article_query(with_viewer: bool) -> Select[Any]:
     return _columns(with_viewer=with_viewer, with_body=True).where(Article.slug == bindparam("slug"))
 
 
+async def _read(session: AsyncSession, query: Select[Any], params: dict[str, Any]) -> Result[Any]:
+    """Runs a read of plain columns on the session's connection: SQLAlchemy Core alone, without
+    the ORM's statement and result handling, which these rows (no entities) do not need."""
+    return await (await session.connection()).execute(query, params)
+
+
 async def count(session: AsyncSession, filters: ArticleFilter) -> int:
-    return int((await session.execute(_count_query(_shape(filters)), _params(filters))).scalar_one())
+    return int((await _read(session, _count_query(_shape(filters)), _params(filters))).scalar_one())
 
 
 async def page(
@@ -204,14 +211,14 @@ async def page(
     params = _params(filters, limit=limit, offset=offset)
     if viewer_id is not None:
         params["viewer_id"] = viewer_id
-    return (await session.execute(query, params)).all()
+    return (await _read(session, query, params)).all()
 
 
 async def get_by_slug(session: AsyncSession, slug: str, *, viewer_id: int | None) -> Row[Any] | None:
     params: dict[str, Any] = {"slug": slug}
     if viewer_id is not None:
         params["viewer_id"] = viewer_id
-    return (await session.execute(_article_query(viewer_id is not None), params)).first()
+    return (await _read(session, _article_query(viewer_id is not None), params)).first()
 
 
 async def find_for_edit(session: AsyncSession, slug: str) -> Row[Any] | None:
