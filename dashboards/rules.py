@@ -149,7 +149,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         "kube_deployment_status_replicas_available == 0\n"
         "and on (namespace, deployment) kube_deployment_spec_replicas > 0\n"
         "and on (namespace, deployment)\n"
-        f'label_replace(group by (namespace, service) (last_over_time(inkwell_build_info{{{config.selector}}}'
+        f"label_replace(group by (namespace, service) (last_over_time(inkwell_build_info{{{config.selector}}}"
         f'[{config.release_memory}])), "deployment", "$1", "service", "(.*)")'
     )
     others = [
