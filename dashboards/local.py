@@ -64,6 +64,30 @@ def _stop(process: subprocess.Popen[Any]) -> None:
 
 
 @contextlib.contextmanager
+def _running(
+    what: str,
+    argv: list[str],
+    *,
+    port: int,
+    ready_path: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Runs `argv` (a server on `port`, its log in `workdir`) until `ready_path` answers 200; yields
+    its URL, then stops it and removes `workdir`."""
+    log = workdir / f"{what}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200, process, what, log)
+        yield url
+    finally:
+        _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def prometheus(
     *,
     targets: Sequence[str],
@@ -91,28 +115,15 @@ def prometheus(
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log = workdir / "prometheus.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--enable-feature=exemplar-storage",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until(
-            lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200, process, "prometheus", log
-        )
+    argv = [
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",
+    ]
+    with _running("prometheus", argv, port=port, ready_path="/-/ready", workdir=workdir) as url:
         yield url
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def query(url: str, expr: str, **params: Any) -> list[dict[str, Any]]:
@@ -138,20 +149,9 @@ def inkwell(env: dict[str, str] | None = None) -> Iterator[str]:
     command = [sys.executable, "-m", "service"]
     subprocess.run([*command, "migrate"], env=environment, check=True, capture_output=True, timeout=120)
     port = free_port()
-    log = workdir / "inkwell.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*command, "serve", "--port", str(port)], env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until(
-            lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, process, "inkwell", log
-        )
+    argv = [*command, "serve", "--port", str(port)]
+    with _running("inkwell", argv, port=port, ready_path="/healthz", workdir=workdir, env=environment) as url:
         yield url
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def traffic(url: str, *, seconds: float, users: int = 3) -> int:
