@@ -149,14 +149,16 @@ def prepare_multiprocess_metrics(port: int) -> Path:
     return directory
 
 
-def serve(settings: Settings, *, host: str, port: int, workers: int, reload: bool) -> None:
+def serve(settings: Settings, *, host: str, port: int, workers: int, reload: bool, app: str = APP) -> None:
+    """Run `app` (an import string of an ASGI app factory; Inkwell's by default, another in the
+    benchmarks that compare variants of it) the way production runs it."""
     if workers > 1:
         prepare_multiprocess_metrics(port)
         if settings.cache_enabled and not settings.redis_url:
             # An in-process cache per worker would serve one worker's stale reads after another's write.
             os.environ["INKWELL_CACHE_ENABLED"] = "false"
     config = uvicorn.Config(
-        APP,
+        app,
         factory=True,
         host=host,
         port=port,
@@ -176,7 +178,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         log_level=settings.log_level.lower(),
     )
     if reload:
-        uvicorn.run(APP, factory=True, host=host, port=port, reload=True, log_config=None, access_log=False)
+        uvicorn.run(app, factory=True, host=host, port=port, reload=True, log_config=None, access_log=False)
     elif workers > 1:
         InkwellMultiprocess(config, [config.bind_socket()], settings.drain_seconds).run()
     else:

@@ -85,8 +85,11 @@ def test_nginx_passes_the_clients_request_id_or_makes_one(stack: Stack) -> None:
     generated = httpx.get(f"{stack.url}/api/tags").headers["x-request-id"]
     assert len(generated) == 32
     assert int(generated, 16) >= 0
-    logged = [line["request_id"] for line in access_log(stack)]
-    assert {"lt-42", generated} <= set(logged)
+    # nginx writes its access line in its log phase, after the client has the response.
+    deadline = time.monotonic() + 10
+    while not {"lt-42", generated} <= (logged := {line["request_id"] for line in access_log(stack)}):
+        assert time.monotonic() < deadline, f"request ids not in nginx's access log: {logged}"
+        time.sleep(0.1)
 
 
 def test_nginx_refuses_bodies_over_the_charts_proxy_body_size(stack: Stack) -> None:
