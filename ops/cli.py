@@ -20,7 +20,7 @@ from ops import slo as slos
 from ops import smoke as smoking
 from ops import views
 from ops.exitcodes import Exit
-from ops.kube import Cluster, KubeError
+from ops.kube import Cluster, Connection, KubeError
 from ops.output import Format, Output, to_data
 
 app = typer.Typer(
@@ -57,7 +57,12 @@ class Session:
         if self._cluster is None:
             s = self.settings
             self._cluster = Cluster(
-                kubeconfig=s.kubeconfig, context=s.context, namespace=s.namespace, impersonate=s.impersonate
+                Connection(
+                    kubeconfig=s.kubeconfig,
+                    context=s.context,
+                    namespace=s.namespace,
+                    impersonate=s.impersonate,
+                )
             )
         return self._cluster
 
@@ -157,7 +162,7 @@ def status(ctx: typer.Context) -> None:
     """The release at a glance; exit 3 when anything is degraded."""
     session = _session(ctx)
     with _api_errors(session):
-        state = session.cluster.release_state(session.release)
+        state = session.cluster.reads.release_state(session.release)
     problems = diagnosis.diagnose(state)
     result = {"healthy": not problems, "problems": problems, "state": state}
     session.out.result(result, lambda console: views.status(console, state, problems))
@@ -169,7 +174,7 @@ def diagnose(ctx: typer.Context) -> None:
     """Find known failure modes and say what to do about each; exit 3 when there are any."""
     session = _session(ctx)
     with _api_errors(session):
-        state = session.cluster.release_state(session.release)
+        state = session.cluster.reads.release_state(session.release)
     problems = diagnosis.diagnose(state)
     session.out.result({"problems": problems}, lambda console: views.findings(console, problems))
     _exit(Exit.DEGRADED if problems else Exit.OK)
@@ -180,8 +185,8 @@ def history(ctx: typer.Context) -> None:
     """The Deployment's revisions (from its ReplicaSets), with image and time."""
     session = _session(ctx)
     with _api_errors(session):
-        name = session.cluster.find_deployment(session.release)
-        revisions = session.cluster.revisions(name)
+        name = session.cluster.reads.find_deployment(session.release)
+        revisions = session.cluster.reads.revisions(name)
     now = datetime.now(UTC)
     session.out.result(
         {"deployment": name, "revisions": revisions}, lambda c: views.history(c, revisions, now)
@@ -234,14 +239,16 @@ def rollout(
     labels = _labels(label)
     with _api_errors(session):
         cluster = session.cluster
-        name = cluster.find_deployment(session.release)
-        before = cluster.deployment(name)
+        name = cluster.reads.find_deployment(session.release)
+        before = cluster.reads.deployment(name)
         chosen = _container(before.images, container)
-        template = cluster.pod_template(name)
+        template = cluster.reads.pod_template(name)
         # The chart labels pods with their version; a new image keeps that label true.
         if "app.kubernetes.io/version" in template.get("metadata", {}).get("labels", {}):
             labels = {"app.kubernetes.io/version": rollouts.image_tag(image)} | labels
-        old, new = cluster.set_image(name, container=chosen, image=image, labels=labels, dry_run=dry_run)
+        old, new = cluster.mutations.set_image(
+            name, container=chosen, image=image, labels=labels, dry_run=dry_run
+        )
         if dry_run:
             _dry_run(
                 session, "rollout", name, rollouts.diff(old, new, name=f"deployment/{name} pod template")
@@ -250,7 +257,7 @@ def rollout(
             out.say(f"deployment/{name} already runs {image}")
         else:
             out.say(f"deployment/{name}: {chosen} {before.images[chosen]} -> {image}")
-        outcome = rollouts.wait(cluster, name, out, timeout=timeout)
+        outcome = rollouts.wait(cluster.reads, name, out, timeout=timeout)
         result: dict[str, Any] = {
             "action": "rollout",
             "deployment": name,
@@ -260,9 +267,9 @@ def rollout(
         if not outcome.ok and not no_rollback:
             out.fail(f"rollout of {image} failed ({outcome.reason}): {outcome.message}")
             target = before.revision
-            restored, _, _ = cluster.rollback(name, target)
+            restored, _, _ = cluster.mutations.rollback(name, target)
             out.say(f"rolling back to revision {target} ({', '.join(restored.images.values())})")
-            back = rollouts.wait(cluster, name, out, timeout=timeout)
+            back = rollouts.wait(cluster.reads, name, out, timeout=timeout)
             result["rolled_back_to"] = target
             result["rollback_ok"] = back.ok
             # The restored template becomes a new revision number, as with `kubectl rollout undo`.
@@ -290,9 +297,9 @@ def rollback(
     session = _session(ctx)
     with _api_errors(session):
         cluster = session.cluster
-        name = cluster.find_deployment(session.release)
-        current = cluster.deployment(name).revision
-        revisions = cluster.revisions(name)
+        name = cluster.reads.find_deployment(session.release)
+        current = cluster.reads.deployment(name).revision
+        revisions = cluster.reads.revisions(name)
         if to_revision is None:
             previous = rollouts.previous_revision(revisions, current)
             if previous is None:
@@ -312,7 +319,7 @@ def rollback(
                 lambda c: c.print(message, markup=False),
             )
             _exit(Exit.OK)
-        target, old, new = cluster.rollback(name, to_revision, dry_run=dry_run)
+        target, old, new = cluster.mutations.rollback(name, to_revision, dry_run=dry_run)
         if dry_run:
             _dry_run(
                 session, "rollback", name, rollouts.diff(old, new, name=f"deployment/{name} pod template")
@@ -321,7 +328,7 @@ def rollback(
             f"deployment/{name}: revision {current} -> template of revision {to_revision} "
             f"({', '.join(target.images.values())})"
         )
-        outcome = rollouts.wait(cluster, name, session.out, timeout=timeout)
+        outcome = rollouts.wait(cluster.reads, name, session.out, timeout=timeout)
         result: dict[str, Any] = {
             "action": "rollback",
             "deployment": name,
@@ -337,15 +344,15 @@ def restart(ctx: typer.Context, dry_run: DryRun = False, timeout: Timeout = 600)
     session = _session(ctx)
     with _api_errors(session):
         cluster = session.cluster
-        name = cluster.find_deployment(session.release)
+        name = cluster.reads.find_deployment(session.release)
         at = datetime.now(UTC).replace(microsecond=0)
-        old, new = cluster.restart(name, at, dry_run=dry_run)
+        old, new = cluster.mutations.restart(name, at, dry_run=dry_run)
         if dry_run:
             _dry_run(
                 session, "restart", name, rollouts.diff(old, new, name=f"deployment/{name} pod template")
             )
         session.out.say(f"deployment/{name}: restartedAt {at.isoformat()}")
-        outcome = rollouts.wait(cluster, name, session.out, timeout=timeout)
+        outcome = rollouts.wait(cluster.reads, name, session.out, timeout=timeout)
         _finish(
             session,
             outcome,
@@ -372,8 +379,8 @@ def scale(
     out = session.out
     with _api_errors(session):
         cluster = session.cluster
-        name = cluster.find_deployment(session.release)
-        hpa = cluster.hpa_for(name)
+        name = cluster.reads.find_deployment(session.release)
+        hpa = cluster.reads.hpa_for(name)
         result: dict[str, Any] = {"action": "scale", "deployment": name, "replicas": replicas, "hpa": None}
         if hpa is not None:
             if not adjust_hpa:
@@ -389,7 +396,9 @@ def scale(
                 )
                 _exit(Exit.USAGE)
             new_max = max(hpa.max_replicas, replicas)
-            cluster.set_hpa_bounds(hpa.name, min_replicas=replicas, max_replicas=new_max, dry_run=dry_run)
+            cluster.mutations.set_hpa_bounds(
+                hpa.name, min_replicas=replicas, max_replicas=new_max, dry_run=dry_run
+            )
             change = (
                 f"horizontalpodautoscaler/{hpa.name}: min {hpa.min_replicas} -> {replicas}, "
                 f"max {hpa.max_replicas} -> {new_max}"
@@ -404,13 +413,13 @@ def scale(
             }
             outcome = _wait_for_hpa(session, cluster, name, replicas, timeout)
         else:
-            before = cluster.deployment(name).desired
-            cluster.scale(name, replicas, dry_run=dry_run)
+            before = cluster.reads.deployment(name).desired
+            cluster.mutations.scale(name, replicas, dry_run=dry_run)
             change = f"deployment/{name}: replicas {before} -> {replicas}"
             if dry_run:
                 _dry_run(session, "scale", name, change)
             out.say(change)
-            outcome = rollouts.wait(cluster, name, out, timeout=timeout)
+            outcome = rollouts.wait(cluster.reads, name, out, timeout=timeout)
         _finish(session, outcome, result)
 
 
@@ -419,12 +428,12 @@ def _wait_for_hpa(
 ) -> rollouts.Outcome:
     """The HPA applies its new minimum on its next sync; then the Deployment rolls like any scale."""
     deadline = time.monotonic() + timeout
-    while cluster.deployment(name).desired < minimum:
+    while cluster.reads.deployment(name).desired < minimum:
         if time.monotonic() >= deadline:
-            d = cluster.deployment(name)
+            d = cluster.reads.deployment(name)
             return rollouts.Outcome(False, "Timeout", f"the HPA did not scale to {minimum} in {timeout}s", d)
         time.sleep(0.5)
-    return rollouts.wait(cluster, name, session.out, timeout=max(1, deadline - time.monotonic()))
+    return rollouts.wait(cluster.reads, name, session.out, timeout=max(1, deadline - time.monotonic()))
 
 
 @app.command()
@@ -443,8 +452,8 @@ def migrate(
     labels = _labels(label)
     with _api_errors(session):
         cluster = session.cluster
-        name = cluster.find_deployment(session.release)
-        chosen = _container(cluster.deployment(name).images, container)
+        name = cluster.reads.find_deployment(session.release)
+        chosen = _container(cluster.reads.deployment(name).images, container)
         result = migration.run(
             cluster,
             session.out,

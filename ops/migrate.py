@@ -113,12 +113,12 @@ def run(
     timeout: int,
     keep: bool = False,
 ) -> MigrationResult:
-    template = cluster.pod_template(deployment)
+    template = cluster.reads.pod_template(deployment)
     name = job_name(deployment, datetime.now(UTC))
     manifest = build_job(
         template, name=name, release=release, container=container, labels=labels, timeout_seconds=timeout
     )
-    cluster.create_job(manifest)
+    cluster.jobs.create(manifest)
     out.say(f"job/{name} created from deployment/{deployment} ({' '.join(COMMAND)})")
     # The Job's own activeDeadlineSeconds ends it server-side; the margin lets that verdict arrive.
     deadline = time.monotonic() + timeout + 30
@@ -126,8 +126,8 @@ def run(
     try:
         with out.progress(f"job/{name}", total=1) as progress:
             while True:
-                job = cluster.job(name)
-                pods = cluster.job_pods(name)
+                job = cluster.jobs.read(name)
+                pods = cluster.jobs.pods(name)
                 phases = ", ".join(f"{p.name.rsplit('-', 1)[-1]} {p.phase}" for p in pods) or "no pod yet"
                 progress(job.succeeded, 1, phases)
                 if job.done:
@@ -138,13 +138,13 @@ def run(
                     result.message = f"not finished after {timeout}s: " + _explain(job, pods)
                     break
                 time.sleep(0.5)
-        result.pods = cluster.job_pods(name)
+        result.pods = cluster.jobs.pods(name)
         for pod in result.pods:
             try:
-                result.logs[pod.name] = cluster.pod_log(pod.name, container)
+                result.logs[pod.name] = cluster.jobs.log(pod.name, container)
             except KubeError as exc:
                 result.logs[pod.name] = f"(no log: {exc})"
     finally:
         if not keep:
-            result.cleaned_up = cluster.delete_job(name)
+            result.cleaned_up = cluster.jobs.delete(name)
     return result

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from ops.kube import Cluster
+from ops.kube import Reads
 from ops.model import DeploymentInfo, Revision
 from ops.output import Output
 
@@ -42,11 +42,11 @@ def assess(d: DeploymentInfo) -> tuple[bool | None, str, str]:
     return True, "Complete", f"{d.available} of {d.desired} pods available at revision {d.revision}"
 
 
-def wait(cluster: Cluster, name: str, out: Output, *, timeout: float, poll: float = 0.5) -> Outcome:
+def wait(reads: Reads, name: str, out: Output, *, timeout: float, poll: float = 0.5) -> Outcome:
     deadline = time.monotonic() + timeout
     with out.progress(f"deployment/{name}", total=1) as progress:
         while True:
-            d = cluster.deployment(name)
+            d = reads.deployment(name)
             done, reason, message = assess(d)
             detail = f"{d.updated} updated, {d.ready} ready, {d.available} available of {d.desired}"
             if d.replicas > d.updated:

@@ -185,7 +185,7 @@ def _can(kube: Kube, verb: str, resource: str, *, namespace: str | None = None) 
     return result.stdout.strip()
 
 
-# Exactly the verbs the CLI uses (ops/kube.py); tests/ops/test_rbac.py runs every command as this account.
+# Exactly the verbs the CLI uses (ops/kube/); tests/ops/test_rbac.py runs every command as this account.
 ALLOWED = [
     ("list", "pods"), ("get", "pods/log"), ("list", "services"), ("list", "events"),
     ("list", "endpointslices.discovery.k8s.io"), ("list", "ingresses.networking.k8s.io"),
