@@ -1,10 +1,10 @@
 """`inkwell-ops`: the commands an SRE runs against an Inkwell release, with exit codes a script can branch on
-(0 healthy or done, 1 failed, 2 usage or refused, 3 degraded)."""
+(0 healthy or done, 1 failed, 2 usage or refused, 3 degraded). Each command parses its arguments, calls one
+action (ops.actions), shows the result and picks the exit code; what it does lives in the action."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,15 +13,13 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from ops import diagnose as diagnosis
-from ops import migrate as migration
-from ops import rollout as rollouts
-from ops import slo as slos
+from ops import actions, views
 from ops import smoke as smoking
-from ops import views
 from ops.exitcodes import Exit
 from ops.kube import Cluster, Connection, KubeError
 from ops.output import Format, Output, to_data
+from ops.results import AlreadyAt, BadOption, DryRun, Failed, Refused, Settled
+from ops.slo import PrometheusError
 
 app = typer.Typer(
     name="inkwell-ops",
@@ -86,12 +84,18 @@ def _exit(code: Exit) -> NoReturn:
 
 
 @contextmanager
-def _api_errors(session: Session) -> Iterator[None]:
+def _errors(session: Session) -> Iterator[None]:
+    """An action that cannot go on says why on stderr and exits 1; one refused as asked exits 2."""
     try:
         yield
-    except KubeError as exc:
+    except (KubeError, Failed, PrometheusError) as exc:
         session.out.fail(str(exc))
         _exit(Exit.FAILED)
+    except Refused as exc:
+        session.out.fail(str(exc))
+        _exit(Exit.USAGE)
+    except BadOption as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
 
 
 def _labels(values: list[str] | None) -> dict[str, str]:
@@ -102,20 +106,6 @@ def _labels(values: list[str] | None) -> dict[str, str]:
             raise typer.BadParameter(f"{value!r} is not key=value", param_hint="--label")
         labels[key] = val
     return labels
-
-
-def _container(images: dict[str, str], chosen: str | None) -> str:
-    if chosen is not None:
-        if chosen not in images:
-            raise typer.BadParameter(
-                f"no container {chosen!r} (containers: {', '.join(images)})", param_hint="--container"
-            )
-        return chosen
-    if len(images) == 1:
-        return next(iter(images))
-    if "inkwell" in images:
-        return "inkwell"
-    raise typer.BadParameter(f"several containers ({', '.join(images)}); name one", param_hint="--container")
 
 
 @app.callback()
@@ -161,21 +151,19 @@ def main(
 def status(ctx: typer.Context) -> None:
     """The release at a glance; exit 3 when anything is degraded."""
     session = _session(ctx)
-    with _api_errors(session):
-        state = session.cluster.reads.release_state(session.release)
-    problems = diagnosis.diagnose(state)
-    result = {"healthy": not problems, "problems": problems, "state": state}
-    session.out.result(result, lambda console: views.status(console, state, problems))
-    _exit(Exit.DEGRADED if problems else Exit.OK)
+    with _errors(session):
+        found = actions.status(session.cluster, release=session.release)
+    result = {"healthy": found.healthy, "problems": found.problems, "state": found.state}
+    session.out.result(result, lambda console: views.status(console, found.state, found.problems))
+    _exit(Exit.OK if found.healthy else Exit.DEGRADED)
 
 
 @app.command()
 def diagnose(ctx: typer.Context) -> None:
     """Find known failure modes and say what to do about each; exit 3 when there are any."""
     session = _session(ctx)
-    with _api_errors(session):
-        state = session.cluster.reads.release_state(session.release)
-    problems = diagnosis.diagnose(state)
+    with _errors(session):
+        problems = actions.status(session.cluster, release=session.release).problems
     session.out.result({"problems": problems}, lambda console: views.findings(console, problems))
     _exit(Exit.DEGRADED if problems else Exit.OK)
 
@@ -184,39 +172,46 @@ def diagnose(ctx: typer.Context) -> None:
 def history(ctx: typer.Context) -> None:
     """The Deployment's revisions (from its ReplicaSets), with image and time."""
     session = _session(ctx)
-    with _api_errors(session):
-        name = session.cluster.reads.find_deployment(session.release)
-        revisions = session.cluster.reads.revisions(name)
+    with _errors(session):
+        found = actions.history(session.cluster, release=session.release)
     now = datetime.now(UTC)
     session.out.result(
-        {"deployment": name, "revisions": revisions}, lambda c: views.history(c, revisions, now)
+        {"deployment": found.deployment, "revisions": found.revisions},
+        lambda c: views.history(c, found.revisions, now),
     )
 
 
 # --- changing --------------------------------------------------------------------------------------
 
 Timeout = Annotated[int, typer.Option(min=1, help="Seconds to wait for the rollout.")]
-DryRun = Annotated[
+DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show the change, validated by the API server; change nothing.")
 ]
 
 
-def _dry_run(session: Session, action: str, name: str, change: str) -> NoReturn:
+def _dry_run(session: Session, result: DryRun) -> NoReturn:
     """Prints what a mutation would change, once the API server has accepted it without storing it."""
+    change = result.diff
     session.out.result(
-        {"action": action, "dry_run": True, "deployment": name, "changed": bool(change), "diff": change},
+        {
+            "action": result.action,
+            "dry_run": True,
+            "deployment": result.deployment,
+            "changed": bool(change),
+            "diff": change,
+        },
         lambda c: c.print(change or "no change", markup=False, highlight=False),
     )
     session.out.say("server-side dry run: the API server accepted the change; nothing was changed")
     _exit(Exit.OK)
 
 
-def _finish(session: Session, outcome: rollouts.Outcome, result: dict[str, Any]) -> None:
-    result |= {"ok": outcome.ok, "reason": outcome.reason, "message": outcome.message}
+def _finish(session: Session, result: Settled, details: dict[str, Any]) -> NoReturn:
+    outcome = result.outcome
+    data = {"action": result.action, "deployment": result.deployment, **details}
+    data |= {"ok": outcome.ok, "reason": outcome.reason, "message": outcome.message}
     verdict = "done" if outcome.ok else "FAILED"
-    session.out.result(
-        result, lambda c: c.print(f"{result['action']} {verdict}: {outcome.message}", markup=False)
-    )
+    session.out.result(data, lambda c: c.print(f"{result.action} {verdict}: {outcome.message}", markup=False))
     _exit(Exit.OK if outcome.ok else Exit.FAILED)
 
 
@@ -228,60 +223,33 @@ def rollout(
     label: Annotated[
         list[str] | None, typer.Option("--label", "-l", help="Extra pod label key=value for the new pods.")
     ] = None,
-    dry_run: DryRun = False,
+    dry_run: DryRunOption = False,
     no_rollback: Annotated[
         bool, typer.Option("--no-rollback", help="Leave a failed rollout as it is.")
     ] = False,
     timeout: Timeout = 600,
 ) -> None:
     """Set the image and watch the rollout; a failed one is rolled back to the previous revision."""
-    session, out = _session(ctx), _session(ctx).out
+    session = _session(ctx)
     labels = _labels(label)
-    with _api_errors(session):
-        cluster = session.cluster
-        name = cluster.reads.find_deployment(session.release)
-        before = cluster.reads.deployment(name)
-        chosen = _container(before.images, container)
-        template = cluster.reads.pod_template(name)
-        # The chart labels pods with their version; a new image keeps that label true.
-        if "app.kubernetes.io/version" in template.get("metadata", {}).get("labels", {}):
-            labels = {"app.kubernetes.io/version": rollouts.image_tag(image)} | labels
-        old, new = cluster.mutations.set_image(
-            name, container=chosen, image=image, labels=labels, dry_run=dry_run
+    with _errors(session):
+        result = actions.rollout(
+            session.cluster,
+            session.out,
+            release=session.release,
+            image=image,
+            container=container,
+            labels=labels,
+            dry_run=dry_run,
+            roll_back=not no_rollback,
+            timeout=timeout,
         )
-        if dry_run:
-            _dry_run(
-                session, "rollout", name, rollouts.diff(old, new, name=f"deployment/{name} pod template")
-            )
-        if old == new:
-            out.say(f"deployment/{name} already runs {image}")
-        else:
-            out.say(f"deployment/{name}: {chosen} {before.images[chosen]} -> {image}")
-        outcome = rollouts.wait(cluster.reads, name, out, timeout=timeout)
-        result: dict[str, Any] = {
-            "action": "rollout",
-            "deployment": name,
-            "image": image,
-            "rolled_back_to": None,
-        }
-        if not outcome.ok and not no_rollback:
-            out.fail(f"rollout of {image} failed ({outcome.reason}): {outcome.message}")
-            target = before.revision
-            restored, _, _ = cluster.mutations.rollback(name, target)
-            out.say(f"rolling back to revision {target} ({', '.join(restored.images.values())})")
-            back = rollouts.wait(cluster.reads, name, out, timeout=timeout)
-            result["rolled_back_to"] = target
-            result["rollback_ok"] = back.ok
-            # The restored template becomes a new revision number, as with `kubectl rollout undo`.
-            message = (
-                f"rolled back to revision {target} (now revision {back.deployment.revision})"
-                if back.ok
-                else f"rollback failed too: {back.message}"
-            )
-            reason = outcome.message.rstrip(".")
-            outcome = rollouts.Outcome(False, outcome.reason, f"{reason}; {message}", back.deployment)
-        result["revision"] = outcome.deployment.revision
-        _finish(session, outcome, result)
+    if isinstance(result, DryRun):
+        _dry_run(session, result)
+    details: dict[str, Any] = {"image": image, "rolled_back_to": result.rolled_back_to}
+    if result.rolled_back_to is not None:
+        details["rollback_ok"] = result.rollback_ok
+    _finish(session, result, details | {"revision": result.outcome.deployment.revision})
 
 
 @app.command()
@@ -290,74 +258,44 @@ def rollback(
     to_revision: Annotated[
         int | None, typer.Option("--to-revision", min=1, help="Revision to restore (default: the previous).")
     ] = None,
-    dry_run: DryRun = False,
+    dry_run: DryRunOption = False,
     timeout: Timeout = 600,
 ) -> None:
     """Restore an earlier revision's pod template, as `kubectl rollout undo` does, and wait."""
     session = _session(ctx)
-    with _api_errors(session):
-        cluster = session.cluster
-        name = cluster.reads.find_deployment(session.release)
-        current = cluster.reads.deployment(name).revision
-        revisions = cluster.reads.revisions(name)
-        if to_revision is None:
-            previous = rollouts.previous_revision(revisions, current)
-            if previous is None:
-                session.out.fail(f"deployment/{name} has no revision before {current}")
-                _exit(Exit.FAILED)
-            to_revision = previous.revision
-        if to_revision == current:
-            message = f"deployment/{name} is already at revision {current}"
-            session.out.result(
-                {
-                    "action": "rollback",
-                    "deployment": name,
-                    "restored": current,
-                    "revision": current,
-                    "ok": True,
-                },
-                lambda c: c.print(message, markup=False),
-            )
-            _exit(Exit.OK)
-        target, old, new = cluster.mutations.rollback(name, to_revision, dry_run=dry_run)
-        if dry_run:
-            _dry_run(
-                session, "rollback", name, rollouts.diff(old, new, name=f"deployment/{name} pod template")
-            )
-        session.out.say(
-            f"deployment/{name}: revision {current} -> template of revision {to_revision} "
-            f"({', '.join(target.images.values())})"
+    with _errors(session):
+        result = actions.rollback(
+            session.cluster,
+            session.out,
+            release=session.release,
+            to_revision=to_revision,
+            dry_run=dry_run,
+            timeout=timeout,
         )
-        outcome = rollouts.wait(cluster.reads, name, session.out, timeout=timeout)
-        result: dict[str, Any] = {
-            "action": "rollback",
-            "deployment": name,
-            "restored": to_revision,
-            "revision": outcome.deployment.revision,
-        }
-        _finish(session, outcome, result)
+    if isinstance(result, DryRun):
+        _dry_run(session, result)
+    if isinstance(result, AlreadyAt):
+        name, current = result.deployment, result.revision
+        message = f"deployment/{name} is already at revision {current}"
+        session.out.result(
+            {"action": "rollback", "deployment": name, "restored": current, "revision": current, "ok": True},
+            lambda c: c.print(message, markup=False),
+        )
+        _exit(Exit.OK)
+    _finish(session, result, {"restored": result.restored, "revision": result.outcome.deployment.revision})
 
 
 @app.command()
-def restart(ctx: typer.Context, dry_run: DryRun = False, timeout: Timeout = 600) -> None:
+def restart(ctx: typer.Context, dry_run: DryRunOption = False, timeout: Timeout = 600) -> None:
     """Replace every pod (the restartedAt annotation), then wait like rollout."""
     session = _session(ctx)
-    with _api_errors(session):
-        cluster = session.cluster
-        name = cluster.reads.find_deployment(session.release)
-        at = datetime.now(UTC).replace(microsecond=0)
-        old, new = cluster.mutations.restart(name, at, dry_run=dry_run)
-        if dry_run:
-            _dry_run(
-                session, "restart", name, rollouts.diff(old, new, name=f"deployment/{name} pod template")
-            )
-        session.out.say(f"deployment/{name}: restartedAt {at.isoformat()}")
-        outcome = rollouts.wait(cluster.reads, name, session.out, timeout=timeout)
-        _finish(
-            session,
-            outcome,
-            {"action": "restart", "deployment": name, "revision": outcome.deployment.revision},
+    with _errors(session):
+        result = actions.restart(
+            session.cluster, session.out, release=session.release, dry_run=dry_run, timeout=timeout
         )
+    if isinstance(result, DryRun):
+        _dry_run(session, result)
+    _finish(session, result, {"revision": result.outcome.deployment.revision})
 
 
 @app.command()
@@ -371,69 +309,26 @@ def scale(
             help="With an HPA: set its minReplicas to N (and maxReplicas to N when it is lower) instead.",
         ),
     ] = False,
-    dry_run: DryRun = False,
+    dry_run: DryRunOption = False,
     timeout: Timeout = 600,
 ) -> None:
     """Scale the Deployment; refused (exit 2) when an HPA owns its replica count, unless --adjust-hpa."""
     session = _session(ctx)
-    out = session.out
-    with _api_errors(session):
-        cluster = session.cluster
-        name = cluster.reads.find_deployment(session.release)
-        hpa = cluster.reads.hpa_for(name)
-        result: dict[str, Any] = {"action": "scale", "deployment": name, "replicas": replicas, "hpa": None}
-        if hpa is not None:
-            if not adjust_hpa:
-                out.fail(
-                    f"horizontalpodautoscaler/{hpa.name} owns the replica count of deployment/{name} "
-                    f"(min {hpa.min_replicas}, max {hpa.max_replicas}); a scale would be undone. "
-                    f"Use --adjust-hpa to set its minimum to {replicas}."
-                )
-                _exit(Exit.USAGE)
-            if replicas < 1:
-                out.fail(
-                    "an HPA cannot keep fewer than 1 pod; scale to 0 needs the HPA removed (helm values)"
-                )
-                _exit(Exit.USAGE)
-            new_max = max(hpa.max_replicas, replicas)
-            cluster.mutations.set_hpa_bounds(
-                hpa.name, min_replicas=replicas, max_replicas=new_max, dry_run=dry_run
-            )
-            change = (
-                f"horizontalpodautoscaler/{hpa.name}: min {hpa.min_replicas} -> {replicas}, "
-                f"max {hpa.max_replicas} -> {new_max}"
-            )
-            if dry_run:
-                _dry_run(session, "scale", name, change)
-            out.say(change)
-            result["hpa"] = {
-                "name": hpa.name,
-                "min": [hpa.min_replicas, replicas],
-                "max": [hpa.max_replicas, new_max],
-            }
-            outcome = _wait_for_hpa(session, cluster, name, replicas, timeout)
-        else:
-            before = cluster.reads.deployment(name).desired
-            cluster.mutations.scale(name, replicas, dry_run=dry_run)
-            change = f"deployment/{name}: replicas {before} -> {replicas}"
-            if dry_run:
-                _dry_run(session, "scale", name, change)
-            out.say(change)
-            outcome = rollouts.wait(cluster.reads, name, out, timeout=timeout)
-        _finish(session, outcome, result)
-
-
-def _wait_for_hpa(
-    session: Session, cluster: Cluster, name: str, minimum: int, timeout: int
-) -> rollouts.Outcome:
-    """The HPA applies its new minimum on its next sync; then the Deployment rolls like any scale."""
-    deadline = time.monotonic() + timeout
-    while cluster.reads.deployment(name).desired < minimum:
-        if time.monotonic() >= deadline:
-            d = cluster.reads.deployment(name)
-            return rollouts.Outcome(False, "Timeout", f"the HPA did not scale to {minimum} in {timeout}s", d)
-        time.sleep(0.5)
-    return rollouts.wait(cluster.reads, name, session.out, timeout=max(1, deadline - time.monotonic()))
+    with _errors(session):
+        result = actions.scale(
+            session.cluster,
+            session.out,
+            release=session.release,
+            replicas=replicas,
+            adjust_hpa=adjust_hpa,
+            dry_run=dry_run,
+            timeout=timeout,
+        )
+    if isinstance(result, DryRun):
+        _dry_run(session, result)
+    hpa = result.hpa
+    moved = None if hpa is None else {"name": hpa.name, "min": list(hpa.minimum), "max": list(hpa.maximum)}
+    _finish(session, result, {"replicas": replicas, "hpa": moved})
 
 
 @app.command()
@@ -450,16 +345,12 @@ def migrate(
     """Run `inkwell migrate` as a Job made from the Deployment's pod template; print its log; clean up."""
     session = _session(ctx)
     labels = _labels(label)
-    with _api_errors(session):
-        cluster = session.cluster
-        name = cluster.reads.find_deployment(session.release)
-        chosen = _container(cluster.reads.deployment(name).images, container)
-        result = migration.run(
-            cluster,
+    with _errors(session):
+        result = actions.migrate(
+            session.cluster,
             session.out,
-            deployment=name,
             release=session.release,
-            container=chosen,
+            container=container,
             labels=labels,
             timeout=timeout,
             keep=keep,
@@ -509,26 +400,16 @@ def slo(
     """Availability, latency, error budget left and burn rates; exit 3 when a budget is spent or burning."""
     session = _session(ctx)
     namespace = session.settings.namespace
-    if namespace is None:
-        with _api_errors(session):
+    with _errors(session):
+        if namespace is None:
             namespace = session.cluster.namespace
-    client = slos.Prometheus(prometheus)
-    try:
-        report = slos.measure(client, namespace=namespace, release=session.release, window=window)
-    except slos.PrometheusError as exc:
-        session.out.fail(str(exc))
-        _exit(Exit.FAILED)
-    finally:
-        client.close()
-    data = {"healthy": report.healthy, "has_data": report.has_data, **_fields(report)}
-    session.out.result(data, lambda c: views.slo(c, report))
+        report = actions.slo(prometheus, namespace=namespace, release=session.release, window=window)
+    data = to_data(report)
+    assert isinstance(data, dict)
+    session.out.result(
+        {"healthy": report.healthy, "has_data": report.has_data, **data}, lambda c: views.slo(c, report)
+    )
     if not report.has_data:
         session.out.fail(f"no request series for release {session.release} in namespace {namespace}")
         _exit(Exit.FAILED)
     _exit(Exit.OK if report.healthy else Exit.DEGRADED)
-
-
-def _fields(report: slos.SloReport) -> dict[str, Any]:
-    data = to_data(report)
-    assert isinstance(data, dict)
-    return data

@@ -6,28 +6,16 @@ from __future__ import annotations
 import copy
 import secrets
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from ops.kube import INSTANCE, Cluster, KubeError
 from ops.model import JobInfo, PodInfo
-from ops.output import Output
+from ops.results import MigrationResult, Reporter
 
 COMMAND = ["inkwell", "migrate"]
 # Only what a long-running server needs; a Job that runs once to completion must not carry them.
 SERVER_ONLY = ("livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "ports", "args")
-
-
-@dataclass
-class MigrationResult:
-    job: str
-    succeeded: bool
-    reason: str
-    message: str
-    pods: list[PodInfo] = field(default_factory=list)
-    logs: dict[str, str] = field(default_factory=dict)
-    cleaned_up: bool = False
 
 
 def job_name(deployment: str, at: datetime) -> str:
@@ -104,7 +92,7 @@ def _explain(job: JobInfo, pods: list[PodInfo]) -> str:
 
 def run(
     cluster: Cluster,
-    out: Output,
+    out: Reporter,
     *,
     deployment: str,
     release: str,

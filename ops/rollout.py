@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import difflib
 import time
-from dataclasses import dataclass
 
 import yaml
 
 from ops.kube import Reads
 from ops.model import DeploymentInfo, Revision
-from ops.output import Output
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    reason: str  # Complete, ProgressDeadlineExceeded or Timeout
-    message: str
-    deployment: DeploymentInfo
+from ops.results import Outcome, Reporter
 
 
 def assess(d: DeploymentInfo) -> tuple[bool | None, str, str]:
@@ -42,7 +33,7 @@ def assess(d: DeploymentInfo) -> tuple[bool | None, str, str]:
     return True, "Complete", f"{d.available} of {d.desired} pods available at revision {d.revision}"
 
 
-def wait(reads: Reads, name: str, out: Output, *, timeout: float, poll: float = 0.5) -> Outcome:
+def wait(reads: Reads, name: str, out: Reporter, *, timeout: float, poll: float = 0.5) -> Outcome:
     deadline = time.monotonic() + timeout
     with out.progress(f"deployment/{name}", total=1) as progress:
         while True:

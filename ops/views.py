@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.diagnose import Finding
-from ops.migrate import MigrationResult
 from ops.model import ReleaseState, Revision
 from ops.output import age
+from ops.results import MigrationResult
 from ops.slo import SloReport
 from ops.smoke import SmokeReport
 
