@@ -12,7 +12,8 @@ ENV UV_COMPILE_BYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /app
-# Dependencies first, in their own layer: it is rebuilt only when uv.lock changes.
+# Dependencies first, in their own layer: it is rebuilt only when uv.lock changes. No extra: the ops
+# CLI's Kubernetes client stays out of the image.
 COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv uv sync --frozen --no-dev --no-install-project
 COPY service ./service

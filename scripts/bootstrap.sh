@@ -14,7 +14,8 @@ if [ ! -x "$UV" ] || [ "$("$UV" --version | awk '{print $2}')" != "$UV_VERSION" 
   .tools/venv/bin/pip install --quiet "uv==$UV_VERSION"
 fi
 
-"$UV" sync --frozen --quiet
+# Every extra: the dev and test environment runs inkwell-ops too (the image installs none).
+"$UV" sync --frozen --all-extras --quiet
 
 missing=()
 has_nginx() { [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null; }

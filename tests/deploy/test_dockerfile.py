@@ -1,6 +1,7 @@
 """What can be checked of the image without a Docker engine: the Dockerfile copies files that exist
-and that .dockerignore lets through, runs as a numeric non-root user, and its exec-form entrypoint
-is an `inkwell serve` command line that really parses."""
+and that .dockerignore lets through, installs the service without the ops CLI's Kubernetes client, runs
+as a numeric non-root user, and its exec-form entrypoint is an `inkwell serve` command line that really
+parses."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+UV = ROOT / ".tools" / "venv" / "bin" / "uv"  # the bootstrap's
 
 
 def _stages() -> list[list[str]]:
@@ -60,6 +62,26 @@ def test_every_file_the_build_copies_exists_and_is_in_the_build_context() -> Non
             assert not _ignored(source.rstrip("/")), f"{source} is excluded by .dockerignore"
     assert _ignored("tests/conftest.py")
     assert _ignored(".venv")
+
+
+def test_the_image_installs_the_service_without_the_ops_extra() -> None:
+    syncs = [line for stage in _stages() for line in stage if "uv sync" in line]
+    assert syncs
+    for line in syncs:
+        assert "--no-dev" in line, line
+        assert "--extra" not in line, line
+        assert "--all-extras" not in line, line
+    # What those installs take from the lock: the project's own dependencies, no group, no extra.
+    exported = subprocess.run(
+        [str(UV), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    installed = {line.split("==")[0] for line in exported.splitlines() if "==" in line and line[0].isalpha()}
+    assert {"fastapi", "uvicorn", "typer"} <= installed
+    assert "kubernetes" not in installed
 
 
 def test_the_final_stage_runs_as_a_numeric_non_root_user_without_build_tools() -> None:

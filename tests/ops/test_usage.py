@@ -1,15 +1,17 @@
-"""The command line itself: the console entry point runs, every command is listed, and usage errors exit 2
-before anything touches a cluster."""
+"""The command line itself: the console entry point runs, every command is listed, usage errors exit 2
+before anything touches a cluster, and without the ops extra installed it says how to install it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 
 import pytest
 from typer.testing import CliRunner
 
 from ops.cli import app
+from tests.support.kube import ROOT
 
 COMMANDS = [
     "status",
@@ -59,3 +61,21 @@ def test_a_missing_kubeconfig_fails_with_exit_1_and_says_so() -> None:
     result = CliRunner().invoke(app, ["--kubeconfig", "/nonexistent/kubeconfig", "status"])
     assert result.exit_code == 1
     assert "no usable kubeconfig" in result.stderr
+
+
+def test_without_the_ops_extra_the_console_script_says_how_to_install_it() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["inkwell-ops"] == "ops.__main__:main"
+    # What the console script runs, in an interpreter where the Kubernetes client cannot be imported.
+    program = (
+        "import sys; sys.modules['kubernetes'] = None; sys.argv = ['inkwell-ops', 'status']; "
+        "from ops.__main__ import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "inkwell-ops needs the ops extra (no module named 'kubernetes'): pip install 'inkwell[ops]'\n"
+    )
