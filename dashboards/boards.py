@@ -192,9 +192,9 @@ def overview(config: Config = CONFIG) -> models.Dashboard:
         .with_panel(
             graph(
                 "In-flight requests",
-                "Requests being served right now, by method, summed over pods (probes included). A climb "
-                "with flat traffic means requests are waiting on something.",
-                [(f"sum by (method) (http_requests_inprogress{{{scope(config)}}})", "{{method}}")],
+                "Requests being served right now, summed over pods (probes included). A climb with flat "
+                "traffic means requests are waiting on something.",
+                [(f"sum(http_requests_inprogress{{{scope(config)}}})", "in flight")],
                 unit="short",
             )
         )
