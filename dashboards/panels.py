@@ -3,6 +3,7 @@ data source are set the same way everywhere."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from grafana_foundation_sdk.builders import common as common_builders
@@ -11,16 +12,23 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as models
 
+from dashboards import queries as q
+from dashboards import series
 from dashboards.config import Config
+from dashboards.promql import Query
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-Target = tuple[str, str]  # (PromQL, legend)
+Target = tuple[Query, str]  # (PromQL, legend)
 Step = tuple[float | None, str]  # (from value, colour)
+Panel = cogbuilder.Builder[models.Panel]
+Row = tuple[str, Sequence[Panel]]  # (title, panels left to right, top to bottom)
 
 
-def query(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False) -> prometheus.Dataquery:
-    target = prometheus.Dataquery().expr(expr).legend_format(legend or "__auto").ref_id(ref)
+def query(expr: Query, legend: str = "", *, ref: str = "A", instant: bool = False) -> prometheus.Dataquery:
+    # A legend naming a label the series do not have would read "{{label}}" verbatim in Grafana.
+    expr.having(*re.findall(r"\{\{\s*(\w+)\s*\}\}", legend))
+    target = prometheus.Dataquery().expr(expr.promql).legend_format(legend or "__auto").ref_id(ref)
     target = target.datasource(DATASOURCE)
     return target.instant() if instant else target.range()
 
@@ -93,7 +101,7 @@ def graph(
 def single(
     title: str,
     description: str,
-    expr: str,
+    expr: Query,
     *,
     unit: str,
     steps: Sequence[Step],
@@ -128,18 +136,19 @@ def datasource_variable() -> dashboard.DatasourceVariable:
 def label_variable(
     name: str,
     title: str,
-    series: str,
+    of: Query,
     *,
     label: str | None = None,
     include_all: bool = False,
     hide: bool = False,
 ) -> dashboard.QueryVariable:
-    """A variable holding the values of `label` (default: its own name) on `series`."""
+    """A variable holding the values of `label` (default: its own name) on the series `of`."""
+    (label,) = of.having(label or name)
     variable = (
         dashboard.QueryVariable(name)
         .label(title)
         .datasource(DATASOURCE)
-        .query({"query": f"label_values({series}, {label or name})", "refId": "variable"})
+        .query({"query": f"label_values({of}, {label})", "refId": "variable"})
         .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(models.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
     )
@@ -152,13 +161,10 @@ def label_variable(
 
 def scope_variables(config: Config) -> list[cogbuilder.Builder[models.VariableModel]]:
     """Data source, namespace and release: every Inkwell dashboard starts with these three."""
-    build_info = f"inkwell_build_info{{{config.selector}}}"
     return [
         datasource_variable(),
-        label_variable("namespace", "Namespace", build_info),
-        label_variable(
-            "release", "Release", f'inkwell_build_info{{{config.selector}, namespace="$namespace"}}'
-        ),
+        label_variable("namespace", "Namespace", series.BUILD_INFO(*q.service(config))),
+        label_variable("release", "Release", series.BUILD_INFO(*q.service(config), 'namespace="$namespace"')),
     ]
 
 
@@ -174,8 +180,16 @@ def links(config: Config) -> list[cogbuilder.Builder[models.DashboardLink]]:
     ]
 
 
-def board(config: Config, uid: str, title: str, description: str) -> dashboard.Dashboard:
-    return (
+def board(
+    config: Config,
+    uid: str,
+    title: str,
+    description: str,
+    *,
+    variables: Sequence[cogbuilder.Builder[models.VariableModel]],
+    rows: Sequence[Row],
+) -> models.Dashboard:
+    builder = (
         dashboard.Dashboard(title)
         .uid(f"{config.dashboard_uid_prefix}-{uid}")
         .description(description)
@@ -186,4 +200,10 @@ def board(config: Config, uid: str, title: str, description: str) -> dashboard.D
         .timezone("browser")
         .tooltip(models.DashboardCursorSync.CROSSHAIR)
         .links(links(config))
+        .variables(list(variables))
     )
+    for row, panels in rows:
+        builder = builder.with_row(dashboard.Row(row))
+        for panel in panels:
+            builder = builder.with_panel(panel)
+    return builder.build()

@@ -2,64 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from dashboards import queries as q
+from dashboards import series
 from dashboards.config import CONFIG, Config, seconds
+from dashboards.promql import Query, Series
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
 
-REQUESTS = "http_requests_total"
-DURATION = "http_request_duration_seconds"
 
-
-def selector(config: Config, *extra: str) -> str:
-    """The service's user traffic: its series, without the probes."""
-    return "{" + ", ".join([config.selector, f'handler!~"{config.excluded_handlers}"', *extra]) + "}"
-
-
-def rate_name(config: Config) -> str:
-    return f"{config.level}:inkwell_http_requests:rate"
-
-
-def errors_name(config: Config) -> str:
-    return f"{config.level}:inkwell_http_requests_errors:ratio_rate"
-
-
-def slow_name(config: Config) -> str:
-    return f"{config.level}:inkwell_http_requests_slow:ratio_rate"
-
-
-def quantile_name(config: Config) -> str:
-    return f"{config.level}:{DURATION}:histogram_quantile_5m"
+def record(recorded: Series, expr: Query, **labels: str) -> Rule:
+    return {"record": recorded.name, "expr": expr.promql} | ({"labels": labels} if labels else {})
 
 
 def sli_rules(config: Config, window: str) -> list[Rule]:
-    by = f"sum by ({config.by})"
-    requests = f"{by} (rate({REQUESTS}{selector(config)}[{window}]))"
-    server_errors = selector(config, 'status="5xx"')
-    # `or ... 0 *` keeps the ratio at 0, not absent, while there has never been a 5xx.
-    errors = f"({by} (rate({REQUESTS}{server_errors}[{window}])) or 0 * {requests})"
-    within = selector(config, f'le="{config.latency_threshold_seconds:g}"')
-    fast = f"{by} (rate({DURATION}_bucket{within}[{window}]))"
-    timed = f"{by} (rate({DURATION}_count{selector(config)}[{window}]))"
+    users, by = q.users(config), config.group_by
+    threshold = config.latency_threshold_seconds
     return [
-        {"record": f"{rate_name(config)}{window}", "expr": requests},
-        {"record": f"{errors_name(config)}{window}", "expr": f"{errors}\n/\n{requests}"},
-        {"record": f"{slow_name(config)}{window}", "expr": f"1 - (\n{fast}\n/\n{timed}\n)"},
+        record(series.requests_rate(config, window), q.request_rate(users, window=window, by=by)),
+        record(series.errors_ratio(config, window), q.error_ratio(users, window=window, by=by)),
+        record(
+            series.slow_ratio(config, window), q.slow_ratio(users, threshold=threshold, window=window, by=by)
+        ),
     ]
 
 
 def recording_groups(config: Config = CONFIG) -> list[Group]:
     windows = [rule for window in config.windows for rule in sli_rules(config, window)]
     quantiles = [
-        {
-            "record": quantile_name(config),
-            "expr": f"histogram_quantile({q}, sum by ({config.by}, le) "
-            f"(rate({DURATION}_bucket{selector(config)}[5m])))",
-            "labels": {"quantile": str(q)},
-        }
-        for q in (0.5, 0.95, 0.99)
+        record(
+            series.latency_quantile(config),
+            q.latency_quantile(phi, q.users(config), window="5m", by=config.group_by),
+            quantile=str(phi),
+        )
+        for phi in (0.5, 0.95, 0.99)
     ]
     return [
         {"name": "inkwell.sli.rules", "rules": windows + quantiles},
@@ -72,31 +51,29 @@ def recording_groups(config: Config = CONFIG) -> list[Group]:
     ]
 
 
-def burn_rate_alerts(config: Config, *, slo: str, name: str, target: float, what: str) -> list[Rule]:
+def burn_rate_alerts(
+    config: Config, *, slo: str, ratio: Callable[[Config, str], Series], target: float, what: str
+) -> list[Rule]:
     budget = 1 - target
-    alerts = []
-    for pair in config.burn_rate_windows:
-        threshold = f"({pair.factor:g} * {budget:.6g})"
-        alerts.append(
-            {
-                "alert": f"Inkwell{slo}BudgetBurn",
-                "expr": f"{name}{pair.long} > {threshold}\nand\n{name}{pair.short} > {threshold}",
-                "for": pair.for_,
-                "labels": {"severity": pair.severity, "long": pair.long, "short": pair.short}
-                | config.extra_labels,
-                "annotations": {
-                    "summary": f"Inkwell is burning its {slo.lower()} error budget {pair.factor:g}x too fast.",
-                    "description": (
-                        f"{{{{ $labels.release }}}} in {{{{ $labels.namespace }}}}: {what} is "
-                        f"{{{{ $value | humanizePercentage }}}} over the last {pair.long} (and still over the "
-                        f"last {pair.short}); the SLO allows {budget:.2%} over {config.slo_period}. At this "
-                        f"rate the budget is gone in {_exhaustion(config, pair.factor)}."
-                    ),
-                    "runbook_url": config.runbook(f"Inkwell{slo}BudgetBurn"),
-                },
-            }
+    return [
+        alert(
+            config,
+            f"Inkwell{slo}BudgetBurn",
+            q.burning(
+                ratio(config, pair.long)(), ratio(config, pair.short)(), factor=pair.factor, budget=budget
+            ),
+            pair.for_,
+            pair.severity,
+            f"Inkwell is burning its {slo.lower()} error budget {pair.factor:g}x too fast.",
+            f"{{{{ $labels.release }}}} in {{{{ $labels.namespace }}}}: {what} is "
+            f"{{{{ $value | humanizePercentage }}}} over the last {pair.long} (and still over the "
+            f"last {pair.short}); the SLO allows {budget:.2%} over {config.slo_period}. At this "
+            f"rate the budget is gone in {_exhaustion(config, pair.factor)}.",
+            long=pair.long,
+            short=pair.short,
         )
-    return alerts
+        for pair in config.burn_rate_windows
+    ]
 
 
 def _exhaustion(config: Config, factor: float) -> str:
@@ -105,58 +82,44 @@ def _exhaustion(config: Config, factor: float) -> str:
 
 
 def alert(
-    config: Config, name: str, expr: str, for_: str, severity: str, summary: str, description: str
+    config: Config,
+    name: str,
+    expr: Query,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    **labels: str,
 ) -> Rule:
     return {
         "alert": name,
-        "expr": expr,
+        "expr": expr.promql,
         "for": for_,
-        "labels": {"severity": severity} | config.extra_labels,
+        "labels": {"severity": severity, **labels} | config.extra_labels,
         "annotations": {"summary": summary, "description": description, "runbook_url": config.runbook(name)},
     }
-
-
-def releases(config: Config) -> str:
-    """One series per running release's Deployment (the Service, HPA and Deployment share its name),
-    so kube-state-metrics series can be narrowed to Inkwell's objects."""
-    return f"group by (namespace, service, release) (inkwell_build_info{{{config.selector}}})"
 
 
 def alert_groups(config: Config = CONFIG) -> list[Group]:
     slo_alerts = burn_rate_alerts(
         config,
         slo="Availability",
-        name=errors_name(config),
+        ratio=series.errors_ratio,
         target=config.availability_target,
         what="the share of requests answered 5xx",
     ) + burn_rate_alerts(
         config,
         slo="Latency",
-        name=slow_name(config),
+        ratio=series.slow_ratio,
         target=config.latency_target,
         what=f"the share of requests slower than {config.latency_threshold_seconds:g}s",
     )
     where = "{{ $labels.release }} in {{ $labels.namespace }}"
-    hpa = (
-        "kube_horizontalpodautoscaler_status_current_replicas\n>= kube_horizontalpodautoscaler_spec_max_replicas\n"
-        "and on (namespace, horizontalpodautoscaler)\n"
-        f'label_replace({releases(config)}, "horizontalpodautoscaler", "$1", "service", "(.*)")\n'
-        # Pinned on purpose (min = max, as `inkwell-ops scale --adjust-hpa` may leave it) is not news.
-        "unless on (namespace, horizontalpodautoscaler)\n"
-        "(kube_horizontalpodautoscaler_spec_min_replicas == kube_horizontalpodautoscaler_spec_max_replicas)"
-    )
-    no_pods = (
-        "kube_deployment_status_replicas_available == 0\n"
-        "and on (namespace, deployment) kube_deployment_spec_replicas > 0\n"
-        "and on (namespace, deployment)\n"
-        f"label_replace(group by (namespace, service) (last_over_time(inkwell_build_info{{{config.selector}}}"
-        f'[{config.release_memory}])), "deployment", "$1", "service", "(.*)")'
-    )
     others = [
         alert(
             config,
             "InkwellNoPodsAvailable",
-            no_pods,
+            q.no_pods_available(config),
             config.no_pods_for,
             "critical",
             "No Inkwell pod is available: the API is down.",
@@ -167,7 +130,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         alert(
             config,
             "InkwellTargetDown",
-            f"up{{{config.selector}}} == 0",
+            q.target_down(config),
             config.target_down_for,
             "warning",
             "Prometheus cannot scrape an Inkwell pod.",
@@ -177,9 +140,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         alert(
             config,
             "InkwellNoTraffic",
-            # New pods have no request series until their first request: `or` gives them a 0.
-            f"(\n{rate_name(config)}30m\nor on (namespace, release)\n"
-            f"0 * group by (namespace, release) (inkwell_build_info{{{config.selector}}})\n) == 0",
+            q.no_traffic(config, "30m"),
             config.no_traffic_for,
             "warning",
             "Inkwell receives no requests.",
@@ -189,8 +150,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         alert(
             config,
             "InkwellPodRestarting",
-            f'increase(kube_pod_container_status_restarts_total{{container="{config.container}"}}'
-            f"[{config.restarts_window}]) >= {config.restarts_threshold}",
+            q.restarting(config),
             "0m",
             "warning",
             "An Inkwell container keeps restarting.",
@@ -200,7 +160,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         alert(
             config,
             "InkwellHPAAtMaximum",
-            hpa,
+            q.autoscaler_at_maximum(config),
             config.hpa_at_max_for,
             "warning",
             "Inkwell's autoscaler is at its maximum.",
@@ -210,8 +170,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
         alert(
             config,
             "InkwellDatabasePoolExhausted",
-            f"sum by ({config.by}, pod) (inkwell_db_pool_checked_out{{{config.selector}}})\n>= "
-            f"sum by ({config.by}, pod) (inkwell_db_pool_size{{{config.selector}}} > 0)",
+            q.pool_exhausted(config),
             config.pool_exhausted_for,
             "warning",
             "An Inkwell pod has every pooled database connection in use.",

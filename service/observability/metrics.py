@@ -44,9 +44,7 @@ HTTP_LATENCY = Histogram(
     ["method", "handler", "status"],
     buckets=LATENCY_BUCKETS,
 )
-HTTP_IN_FLIGHT = Gauge(
-    "http_requests_inprogress", "HTTP requests being served", ["method"], multiprocess_mode="livesum"
-)
+HTTP_IN_FLIGHT = Gauge("http_requests_inprogress", "HTTP requests being served", multiprocess_mode="livesum")
 
 REGISTRATIONS = Counter("inkwell_registrations_total", "Users registered")
 LOGINS = Counter("inkwell_logins_total", "Successful logins")
@@ -129,8 +127,7 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        in_flight = HTTP_IN_FLIGHT.labels(method)
-        in_flight.inc()
+        HTTP_IN_FLIGHT.inc()
         started = time.perf_counter()
         status = 500
 
@@ -144,7 +141,7 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             duration = time.perf_counter() - started
-            in_flight.dec()
+            HTTP_IN_FLIGHT.dec()
             route = scope.get("route")
             handler = self.templates.of(route) if route is not None else UNMATCHED
             labels = (method, handler, f"{status // 100}xx")

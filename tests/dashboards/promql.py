@@ -1,4 +1,5 @@
-"""Every PromQL expression the generated files contain, and the metric names each one reads."""
+"""Every PromQL expression the generated files contain, the metric names each one reads, and the series
+the generator knows of."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 
 import yaml
 
+from dashboards import series
 from dashboards.generate import FILES
+from dashboards.promql import Series
+from dashboards.series import HistogramSeries
 
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "inf", "nan"}
 
@@ -43,6 +47,25 @@ def dashboard_queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield f"variable {variable['name']}", match[1]
 
 
+def expressions() -> list[tuple[str, str]]:
+    """(where, expr) for every rule and every dashboard query."""
+    found = [(rule.get("record") or rule["alert"], rule["expr"]) for rule in rules()]
+    return found + [
+        (f"{name}: {title}", expr)
+        for name, board in dashboards().items()
+        for title, expr in dashboard_queries(board)
+    ]
+
+
+def unknown_series(service: set[str]) -> set[tuple[str, str]]:
+    """(where, name) for every series a query reads that is neither one of `service`, nor recorded by
+    a rule, nor declared external in dashboards/series.py."""
+    known = (
+        service | {rule["record"] for rule in rules() if "record" in rule} | {s.name for s in series.EXTERNAL}
+    )
+    return {(where, name) for where, expr in expressions() for name in metric_names(expr) - known}
+
+
 def metric_names(expr: str) -> set[str]:
     stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
     stripped = re.sub(r"\{[^}]*\}", " ", stripped)
@@ -54,3 +77,18 @@ def metric_names(expr: str) -> set[str]:
         if match[1].lower() not in KEYWORDS:
             names.add(match[1])
     return names
+
+
+def parts(entry: Series | HistogramSeries) -> tuple[Series, ...]:
+    """A catalogue entry's series: a histogram's three, or the one."""
+    return (entry.bucket, entry.count, entry.sum) if isinstance(entry, HistogramSeries) else (entry,)
+
+
+def service_series() -> dict[str, Series]:
+    """The series dashboards/series.py names for the service's own metrics, by name."""
+    return {
+        part.name: part
+        for value in vars(series).values()
+        if isinstance(value, Series | HistogramSeries) and value not in series.EXTERNAL
+        for part in parts(value)
+    }

@@ -15,9 +15,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboards import local, preview
+from dashboards import local, preview, series
 from tests.conftest import PostgresServer
-from tests.dashboards.promql import dashboard_queries, dashboards, metric_names, rules
+from tests.dashboards.promql import (
+    dashboard_queries,
+    dashboards,
+    metric_names,
+    rules,
+    service_series,
+    unknown_series,
+)
 from tests.support.otlp import otlp_http_receiver
 from tests.support.prometheus import local_rule_files, prometheus, query
 from tests.support.server import running_server, server_env
@@ -34,34 +41,11 @@ VARIABLES = {
 }
 SERVICE_LEVEL = ["inkwell-overview", "inkwell-dependencies", "inkwell-business"]
 
-# The kube-state-metrics (v2) and cAdvisor series the Kubernetes dashboard and alerts read, as
-# documented: https://github.com/kubernetes/kube-state-metrics/tree/main/docs/metrics and
-# https://github.com/google/cadvisor/blob/master/docs/storage/prometheus.md
-CLUSTER_METRICS = {
-    "kube_deployment_spec_replicas",
-    "kube_deployment_status_replicas_updated",
-    "kube_deployment_status_replicas_ready",
-    "kube_deployment_status_replicas_available",
-    "kube_horizontalpodautoscaler_status_current_replicas",
-    "kube_horizontalpodautoscaler_status_desired_replicas",
-    "kube_horizontalpodautoscaler_spec_min_replicas",
-    "kube_horizontalpodautoscaler_spec_max_replicas",
-    "kube_horizontalpodautoscaler_spec_target_metric",
-    "kube_horizontalpodautoscaler_status_target_metric",
-    "kube_pod_container_status_restarts_total",
-    "kube_pod_container_resource_requests",
-    "kube_pod_container_resource_limits",
-    "container_cpu_usage_seconds_total",
-    "container_memory_working_set_bytes",
-    "container_cpu_cfs_throttled_periods_total",
-    "container_cpu_cfs_periods_total",
-}
-
 
 @dataclass
 class Stack:
     prometheus: str
-    scraped: set[str]
+    scraped: dict[str, set[str]]  # sample name: label names
     trace_ids: set[str]
 
 
@@ -82,7 +66,10 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
             ):
                 local.traffic(server.url, seconds=6)
                 text = httpx.get(f"{server.url}/metrics", timeout=10).text
-                scraped = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+                scraped: dict[str, set[str]] = {}
+                for family in text_string_to_metric_families(text):
+                    for sample in family.samples:
+                        scraped.setdefault(sample.name, set()).update(sample.labels)
                 # Two more scrapes and rule evaluations after the traffic.
                 deadline = time.monotonic() + 60
                 while not query(url_, "namespace_release:inkwell_http_requests:rate5m > 0"):
@@ -95,17 +82,8 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
         postgres.drop_database(url)
 
 
-def test_every_metric_a_query_reads_is_exported_recorded_or_a_documented_cluster_metric(stack: Stack) -> None:
-    recorded = {rule["record"] for rule in rules() if "record" in rule}
-    known = stack.scraped | recorded | CLUSTER_METRICS | {"up"}
-    expressions = [(rule.get("record") or rule["alert"], rule["expr"]) for rule in rules()]
-    expressions += [
-        (f"{name}: {title}", expr)
-        for name, board in dashboards().items()
-        for title, expr in dashboard_queries(board)
-    ]
-    unknown = {(where, name) for where, expr in expressions for name in metric_names(expr) - known}
-    assert not unknown
+def test_every_metric_a_query_reads_is_exported_recorded_or_declared_external(stack: Stack) -> None:
+    assert unknown_series(set(stack.scraped)) == set()
     # The check can fail: it sees every name, and only names.
     (hpa,) = [rule["expr"] for rule in rules() if rule.get("alert") == "InkwellHPAAtMaximum"]
     assert metric_names(hpa) == {
@@ -114,6 +92,11 @@ def test_every_metric_a_query_reads_is_exported_recorded_or_a_documented_cluster
         "kube_horizontalpodautoscaler_spec_min_replicas",
         "inkwell_build_info",
     }
+
+
+def test_the_service_series_carry_the_labels_queries_are_checked_against(stack: Stack) -> None:
+    for name, declared in service_series().items():
+        assert stack.scraped.get(name) == declared.labels - series.TARGET_LABELS, name
 
 
 RECORDED = [rule for rule in rules() if "record" in rule]

@@ -1,0 +1,271 @@
+"""Every PromQL expression the dashboards and the rules use, one small function per question, apart from
+how panels and rules present them (as the kubernetes-mixin keeps its queries), so that a dashboard and
+an alert asking the same thing ask it the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dashboards import series
+from dashboards.config import Config
+from dashboards.promql import (
+    Query,
+    Series,
+    copy_label,
+    group_by,
+    histogram_quantile,
+    increase,
+    last_over_time,
+    on,
+    rate,
+    ratio,
+    sum_by,
+    topk,
+)
+from dashboards.series import HistogramSeries
+
+Matchers = Sequence[str]
+RATE = "$__rate_interval"  # Grafana's window: at least four scrape intervals, whatever the zoom
+
+
+# Which series: every release's, as the rules read them, or those a dashboard's variables choose.
+CHOSEN_RELEASE: Matchers = ('namespace="$namespace"', 'release="$release"')
+CHOSEN_DEPLOYMENT: Matchers = ('namespace="$namespace"', 'deployment="$workload"')
+CHOSEN_AUTOSCALER: Matchers = ('namespace="$namespace"', 'horizontalpodautoscaler="$workload"')
+
+
+def service(config: Config) -> Matchers:
+    return (config.selector,)
+
+
+def users(config: Config) -> Matchers:
+    """The service's requests that are users' traffic: the probes left out."""
+    return (config.selector, f'handler!~"{config.excluded_handlers}"')
+
+
+def chosen(config: Config) -> Matchers:
+    return (config.selector, *CHOSEN_RELEASE)
+
+
+def chosen_users(config: Config) -> Matchers:
+    return (*chosen(config), f'handler!~"{config.excluded_handlers}"')
+
+
+def chosen_routes(config: Config) -> Matchers:
+    return (*chosen_users(config), 'handler=~"$route"')
+
+
+def chosen_pods(config: Config) -> Matchers:
+    # A Deployment's pods are named <deployment>-<ReplicaSet hash>-<suffix>.
+    return (
+        'namespace="$namespace"',
+        'pod=~"$workload-[a-z0-9]+-[a-z0-9]+"',
+        f'container="{config.container}"',
+    )
+
+
+# Counters and gauges of any kind.
+def total(of: Series, matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
+    return sum_by(of(*matchers), *by)
+
+
+def per_second(of: Series, matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return sum_by(rate(of(*matchers), window), *by)
+
+
+def per_minute(of: Series, matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    rated = rate(of(*matchers), window)
+    grouping = f" by ({', '.join(rated.having(*by))})" if by else ""
+    return Query(f"sum{grouping} ({rated}) * 60", frozenset(by))
+
+
+def counted(of: Series, matchers: Matchers, *, window: str) -> Query:
+    """How many events `of` counted over `window`."""
+    return sum_by(increase(of(*matchers), window))
+
+
+def quantile(
+    of: HistogramSeries, phi: float, matchers: Matchers, *, window: str, by: Sequence[str] = ()
+) -> Query:
+    return histogram_quantile(phi, sum_by(rate(of.bucket(*matchers), window), *by, "le"))
+
+
+# HTTP: rate, errors, latency.
+def request_rate(matchers: Matchers, *, window: str, by: Sequence[str]) -> Query:
+    return per_second(series.HTTP_REQUESTS, matchers, window=window, by=by)
+
+
+def error_ratio(matchers: Matchers, *, window: str, by: Sequence[str]) -> Query:
+    """The share of requests answered 5xx."""
+    requests = request_rate(matchers, window=window, by=by)
+    errors = request_rate([*matchers, 'status="5xx"'], window=window, by=by)
+    # `or ... 0 *` keeps the ratio at 0, not absent, while there has never been a 5xx.
+    return ratio(Query(f"({errors} or 0 * {requests})", requests.labels), requests)
+
+
+def slow_ratio(matchers: Matchers, *, threshold: float, window: str, by: Sequence[str]) -> Query:
+    """The share of requests slower than `threshold`, a bucket boundary of the latency histogram."""
+    fast = per_second(series.HTTP_LATENCY.bucket, [*matchers, f'le="{threshold:g}"'], window=window, by=by)
+    timed = per_second(series.HTTP_LATENCY.count, matchers, window=window, by=by)
+    return Query(f"1 - (\n{ratio(fast, timed)}\n)", fast.labels)
+
+
+def latency_quantile(phi: float, matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return quantile(series.HTTP_LATENCY, phi, matchers, window=window, by=by)
+
+
+def slowest_routes(config: Config, phi: float, matchers: Matchers, *, window: str) -> Query:
+    return topk(config.routes_shown, latency_quantile(phi, matchers, window=window, by=["handler"]))
+
+
+def in_flight(matchers: Matchers) -> Query:
+    return total(series.HTTP_IN_FLIGHT, matchers)
+
+
+# SLOs, from a recorded ratio of bad events.
+def attainment(bad: Query) -> Query:
+    """The share of good events."""
+    return Query(f"1 - {bad}", bad.labels)
+
+
+def budget_left(bad: Query, budget: float) -> Query:
+    """The share of the error budget not spent yet; below 0 the SLO is missed."""
+    return Query(f"1 - {bad} / {budget:.6g}", bad.labels)
+
+
+def burn_rate(bad: Query, budget: float) -> Query:
+    """How many times faster than sustainable the budget burns: 1 spends it exactly over the period."""
+    return Query(f"{bad} / {budget:.6g}", bad.labels)
+
+
+def burning(long: Query, short: Query, *, factor: float, budget: float) -> Query:
+    """The budget burns `factor` times too fast over both windows."""
+    threshold = f"({factor:g} * {budget:.6g})"
+    return Query(f"{long} > {threshold}\nand\n{short} > {threshold}", long.labels)
+
+
+# Whether the service runs: its targets, releases and pods, from Prometheus and kube-state-metrics.
+def releases(config: Config) -> Query:
+    """One series per running release's Deployment (the Service, HPA and Deployment share its name),
+    so kube-state-metrics series can be narrowed to Inkwell's objects."""
+    return group_by(series.BUILD_INFO(*service(config)), "namespace", "service", "release")
+
+
+def target_down(config: Config) -> Query:
+    up = series.UP(*service(config))
+    return Query(f"{up} == 0", up.labels)
+
+
+def no_traffic(config: Config, window: str) -> Query:
+    requests = series.requests_rate(config, window)()
+    # New pods have no request series until their first request: `or` gives them a 0.
+    running = group_by(series.BUILD_INFO(*service(config)), *config.group_by)
+    join = on(config.group_by, requests, running)
+    return Query(f"(\n{requests}\nor {join}\n0 * {running}\n) == 0", requests.labels)
+
+
+def no_pods_available(config: Config) -> Query:
+    available = series.DEPLOYMENT_REPLICAS_AVAILABLE()
+    desired = series.DEPLOYMENT_SPEC_REPLICAS()
+    seen = last_over_time(series.BUILD_INFO(*service(config)), config.release_memory)
+    # A release is Inkwell's if one of its pods reported build info lately, so the alert still knows
+    # it once its last pod has gone.
+    inkwell = copy_label(group_by(seen, "namespace", "service"), source="service", target="deployment")
+    join = ("namespace", "deployment")
+    return Query(
+        f"{available} == 0\n"
+        f"and {on(join, available, desired)} {desired} > 0\n"
+        f"and {on(join, available, inkwell)}\n{inkwell}",
+        available.labels,
+    )
+
+
+def restarts(matchers: Matchers, *, window: str) -> Query:
+    return increase(series.CONTAINER_RESTARTS(*matchers), window)
+
+
+def restarting(config: Config) -> Query:
+    restarted = restarts([f'container="{config.container}"'], window=config.restarts_window)
+    return Query(f"{restarted} >= {config.restarts_threshold}", restarted.labels)
+
+
+def autoscaler_at_maximum(config: Config) -> Query:
+    current, maximum, minimum = (
+        series.HPA_CURRENT_REPLICAS(),
+        series.HPA_MAX_REPLICAS(),
+        series.HPA_MIN_REPLICAS(),
+    )
+    inkwell = copy_label(releases(config), source="service", target="horizontalpodautoscaler")
+    join = ("namespace", "horizontalpodautoscaler")
+    return Query(
+        f"{current}\n>= {maximum}\nand {on(join, current, inkwell)}\n{inkwell}\n"
+        # Pinned on purpose (min = max, as `inkwell-ops scale --adjust-hpa` may leave it) is not news.
+        f"unless {on(join, current, minimum)}\n({minimum} == {maximum})",
+        current.labels,
+    )
+
+
+# What its pods use, from cAdvisor and kube-state-metrics.
+def cpu_usage(matchers: Matchers, *, window: str) -> Query:
+    return per_second(series.CONTAINER_CPU, matchers, window=window, by=["pod"])
+
+
+def memory_working_set(matchers: Matchers) -> Query:
+    return total(series.CONTAINER_MEMORY_WORKING_SET, matchers, by=["pod"])
+
+
+def reserved(of: Series, resource: str, matchers: Matchers) -> Query:
+    """Each pod's request or limit (`of`) of `resource`."""
+    return total(of, [*matchers, f'resource="{resource}"'], by=["pod"])
+
+
+def cpu_throttling(matchers: Matchers, *, window: str) -> Query:
+    """The share of CFS periods in which each pod's container was throttled."""
+    throttled = sum_by(increase(series.CONTAINER_CPU_THROTTLED_PERIODS(*matchers), window), "pod")
+    periods = sum_by(increase(series.CONTAINER_CPU_PERIODS(*matchers), window), "pod")
+    return ratio(throttled, periods)
+
+
+# The database and the cache.
+def pool_saturation(matchers: Matchers) -> Query:
+    """Connections checked out over the pool's size, per pod."""
+    return ratio(
+        total(series.DB_POOL_CHECKED_OUT, matchers, by=["pod"]),
+        total(series.DB_POOL_SIZE, matchers, by=["pod"]),
+    )
+
+
+def pool_exhausted(config: Config) -> Query:
+    by = [*config.group_by, "pod"]
+    checked_out = total(series.DB_POOL_CHECKED_OUT, service(config), by=by)
+    size = series.DB_POOL_SIZE(*service(config))
+    capacity = sum_by(Query(f"{size} > 0", size.labels), *by)
+    return Query(f"{checked_out}\n>= {capacity}", checked_out.labels)
+
+
+def pool_wait_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:
+    return quantile(series.DB_POOL_WAIT, phi, matchers, window=window)
+
+
+def query_duration_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:
+    return quantile(series.DB_QUERY_DURATION, phi, matchers, window=window, by=["operation"])
+
+
+def query_rate(matchers: Matchers, *, window: str) -> Query:
+    return per_second(series.DB_QUERY_DURATION.count, matchers, window=window, by=["operation"])
+
+
+def cache_hit_ratio(matchers: Matchers, *, window: str) -> Query:
+    hits = per_second(series.CACHE_LOOKUPS, [*matchers, 'result="hit"'], window=window, by=["scope"])
+    return ratio(hits, per_second(series.CACHE_LOOKUPS, matchers, window=window, by=["scope"]))
+
+
+def cache_failure_rate(matchers: Matchers, *, window: str) -> Query:
+    return per_second(series.CACHE_ERRORS, matchers, window=window, by=["operation"])
+
+
+# What people do.
+def refused_login_ratio(matchers: Matchers, *, window: str) -> Query:
+    refused = counted(series.LOGIN_FAILURES, matchers, window=window)
+    accepted = counted(series.LOGINS, matchers, window=window)
+    return ratio(refused, Query(f"({refused} + {accepted})", refused.labels))
