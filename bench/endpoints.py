@@ -25,8 +25,8 @@ import httpx
 
 from bench.observability import DEFAULT_SAMPLER, base_env
 from bench.stack import INKWELL, Server, cores, cpu_set, inkwell_server, seeded_postgres, server, wrk
+from launch import free_port
 from tests.support.otlp import otlp_http_receiver
-from tests.support.postgres import free_port
 from tests.support.redis import redis_server
 
 # Favourite, then unfavourite, each of 50 articles in turn: a write that leaves the data set as it

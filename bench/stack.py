@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.postgres import PostgresCluster, free_port, postgres_cluster, wait_for_port
+import launch
+from tests.support.postgres import PostgresCluster, postgres_cluster
 from tests.support.server import CHEAP_ARGON2
 
 INKWELL = [sys.executable, "-m", "service"]
@@ -32,10 +32,6 @@ def cpu_set(cpus: str) -> set[int]:
     """taskset's list ("0", "1-3") as a set of core numbers."""
     first, _, last = cpus.partition("-")
     return set(range(int(first), int(last or first) + 1))
-
-
-def pinned(argv: list[str], cpus: str) -> list[str]:
-    return ["taskset", "-c", cpus, *argv] if shutil.which("taskset") else argv
 
 
 @contextlib.contextmanager
@@ -73,20 +69,18 @@ def server(
     argv: list[str], *, port: int, cpus: str, log: Path, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     """Runs `argv` (a server that listens on `port`) on `cpus`, its output in `log`."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(pinned(argv, cpus), env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(port, timeout=60)
-            yield Server(process, port)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+    what = " ".join(argv[1:4])
+    ready = launch.listening(port)
+    with launch.running(
+        argv, what=what, log=log, ready=ready, env=env, cpus=cpus, stop_timeout=60
+    ) as process:
+        yield Server(process, port)
 
 
 def inkwell_server(
     env: dict[str, str], *, workers: int, cpus: str, log: Path
 ) -> contextlib.AbstractContextManager[Server]:
-    port = free_port()
+    port = launch.free_port()
     return server(
         [*INKWELL, "serve", "--port", str(port), "--workers", str(workers)],
         port=port,
@@ -121,7 +115,7 @@ def wrk(
         argv += ["-H", f"{name}: {value}"]
     if script is not None:
         argv += ["-s", str(script)]
-    result = subprocess.run(pinned([*argv, url], cpus), check=True, capture_output=True, text=True)
+    result = subprocess.run(launch.pinned([*argv, url], cpus), check=True, capture_output=True, text=True)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
     if "Non-2xx or 3xx responses" in result.stdout or "Socket errors" in result.stdout:
         raise RuntimeError(f"wrk saw failures against {url}:\n{result.stdout}")
