@@ -23,10 +23,10 @@ test: ## Run the whole suite (starts its own PostgreSQL)
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: ## Benchmarks that print ratios measured side by side (bench/README.md)
+bench: ## Ratios measured side by side, by CPU per request and throughput (bench/README.md; BENCH_ARGS=--same, --baseline DIR)
 	@scripts/bootstrap.sh --bench
-	$(RUN) python -m bench.observability
-	$(RUN) python -m bench.endpoints
+	$(RUN) python -m bench.observability $(BENCH_ARGS)
+	$(RUN) python -m bench.endpoints $(BENCH_ARGS)
 
 .PHONY: dashboards
 dashboards: bootstrap ## Generate the Grafana dashboards and Prometheus rules into charts/inkwell/files

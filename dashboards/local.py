@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,49 +16,8 @@ from typing import Any
 import httpx
 import yaml
 
-from dashboards.generate import FILES
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def local_rule_files(directory: Path) -> list[Path]:
-    """The generated rule files, with every group evaluated at the global interval: the SLO-period
-    group runs every 5 minutes in production, too slow to see here."""
-    paths = []
-    for source in sorted((FILES / "rules").glob("*.yaml")):
-        content = yaml.safe_load(source.read_text())
-        for group in content["groups"]:
-            group.pop("interval", None)
-        path = directory / source.name
-        path.write_text(yaml.safe_dump(content, sort_keys=False))
-        paths.append(path)
-    return paths
-
-
-def _wait_until(
-    ready: Any, process: subprocess.Popen[Any], what: str, log: Path, timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if ready():
-                return
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not start:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[Any]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+import launch
+import launch.prometheus
 
 
 @contextlib.contextmanager
@@ -75,15 +32,14 @@ def _running(
 ) -> Iterator[str]:
     """Runs `argv` (a server on `port`, its log in `workdir`) until `ready_path` answers 200; yields
     its URL, then stops it and removes `workdir`."""
-    log = workdir / f"{what}.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until(lambda: httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200, process, what, log)
-        yield url
+        ready = launch.answers(f"{url}{ready_path}")
+        with launch.running(
+            argv, what=what, log=workdir / f"{what}.log", ready=ready, env=env, stop_timeout=20
+        ):
+            yield url
     finally:
-        _stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -98,9 +54,6 @@ def prometheus(
 ) -> Iterator[str]:
     """Runs Prometheus (Debian's package) scraping `targets` (host:port, /metrics) with `labels` on
     every series and evaluating `rule_files`; yields its base URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise RuntimeError("prometheus is not installed: scripts/bootstrap.sh --test installs it")
     workdir = Path(tempfile.mkdtemp(prefix="inkwell-prometheus-"))
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
@@ -114,15 +67,9 @@ def prometheus(
         ],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    argv = [
-        binary,
-        f"--config.file={workdir / 'prometheus.yml'}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--enable-feature=exemplar-storage",
-    ]
-    with _running("prometheus", argv, port=port, ready_path="/-/ready", workdir=workdir) as url:
+    port = launch.free_port()
+    argv = launch.prometheus.command(workdir / "prometheus.yml", data=workdir / "data", port=port)
+    with _running("prometheus", argv, port=port, ready_path=launch.prometheus.READY, workdir=workdir) as url:
         yield url
 
 
@@ -147,8 +94,8 @@ def inkwell(env: dict[str, str] | None = None) -> Iterator[str]:
     }
     environment = {**os.environ, **settings, **(env or {})}
     command = [sys.executable, "-m", "service"]
-    subprocess.run([*command, "migrate"], env=environment, check=True, capture_output=True, timeout=120)
-    port = free_port()
+    launch.run([*command, "migrate"], env=environment, timeout=120)
+    port = launch.free_port()
     argv = [*command, "serve", "--port", str(port)]
     with _running("inkwell", argv, port=port, ready_path="/healthz", workdir=workdir, env=environment) as url:
         yield url

@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+import launch.prometheus
 from dashboards import local
 from dashboards.generate import FILES, ROOT
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             local.prometheus(
                 targets=[service.removeprefix("http://")],
                 labels=labels,
-                rule_files=local.local_rule_files(Path(rules)),
+                rule_files=launch.prometheus.local_rule_files(Path(rules)),
             ) as prometheus,
         ):
             local.traffic(service, seconds=args.traffic_seconds)

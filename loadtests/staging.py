@@ -12,7 +12,6 @@ the generated rules. Everything listens on 127.0.0.1; state, logs and pid files 
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import secrets
@@ -22,8 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,7 +32,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from dashboards.local import free_port, local_rule_files
+import launch
+import launch.postgres
+import launch.prometheus
+from launch import LaunchError, alive, free_port, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / "var" / "staging"
@@ -49,7 +50,7 @@ LABELS = {"app": "inkwell", "namespace": "staging", "release": "inkwell", "conta
 SCRATCH_PREFIX = "inkwell-staging-"
 
 
-class StackError(RuntimeError):
+class StackError(LaunchError):
     pass
 
 
@@ -99,102 +100,13 @@ class Stack:
 # -- processes ------------------------------------------------------------------------------------
 
 
-def _pg_bindir() -> Path:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "pg_ctl").exists():
-            return Path(candidate)
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    raise StackError("PostgreSQL server binaries not found: apt-get install postgresql")
-
-
-def _binary(name: str, package: str) -> str:
-    found = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
-    if found is None:
-        raise StackError(f"{name} not found: apt-get install {package}")
-    return found
-
-
-def _pg_owner() -> str | None:
-    # PostgreSQL refuses to run as root; Debian's package made a `postgres` user to run it as.
-    return "postgres" if os.geteuid() == 0 else None
-
-
-def _as_owner(argv: list[str], owner: str | None) -> list[str]:
-    return ["runuser", "-u", owner, "--", *argv] if owner else argv
-
-
 def _run(argv: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 120) -> None:
-    result = subprocess.run(  # noqa: S603 - our own fixed programs
-        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT
-    )
-    if result.returncode != 0:
-        raise StackError(f"{' '.join(argv[:3])} … failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    launch.run(argv, env=env, cwd=ROOT, timeout=timeout)
 
 
 def _spawn(argv: list[str], *, log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Starts a program in its own session, so it outlives `up`; its output goes to `log`."""
-    with log.open("ab") as output:
-        return subprocess.Popen(  # noqa: S603 - our own fixed programs
-            argv,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _alive(pid: int, marker: str) -> bool:
-    """The process runs and is still ours: its command line names `marker` (pids get reused)."""
-    cmdline = _cmdline(pid)
-    return bool(cmdline) and marker in cmdline
-
-
-def _stop(pid: int, marker: str, *, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-    if not _alive(pid, marker):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-    deadline = time.monotonic() + timeout
-    while _alive(pid, marker) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it when it is our child (the test's stack)
-        time.sleep(0.1)
-    if _alive(pid, marker):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _tail(path: Path, size: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-size:]
-    except OSError:
-        return "(no log)"
-
-
-def _wait(
-    ready: Callable[[], bool], *, what: str, log: Path, alive: Callable[[], bool], timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError, OSError):
-            if ready():
-                return
-        if not alive():
-            raise StackError(f"{what} exited while starting:\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            raise StackError(f"{what} not ready after {timeout:.0f}s:\n{_tail(log)}")
-        time.sleep(0.2)
+    return spawn(argv, log=log, env=env, cwd=ROOT, detach=True)
 
 
 def _http_status(url: str) -> int:
@@ -205,48 +117,11 @@ def _http_status(url: str) -> int:
 
 
 def _start_postgres(root: Path, port: int, password: str) -> str:
-    bindir, owner = _pg_bindir(), _pg_owner()
-    pwfile = root / "pwfile"
-    pwfile.write_text(password)
-    if owner:
-        shutil.chown(root, owner)
-        shutil.chown(pwfile, owner)
-    _run(
-        _as_owner(
-            [str(bindir / "initdb"), "-D", str(root / "data"), "-U", "inkwell", f"--pwfile={pwfile}",
-             "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            owner,
-        )
-    )  # fmt: skip
-    pwfile.unlink()
-    # Throwaway data: durability off, as in the test suite; connections for 2 x (pool + overflow) and more.
-    options = (
-        f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=200"
-    )
-    _run(
-        _as_owner(
-            [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", options, "-l", str(root / "postgres.log"),
-             "-w", "-t", "60", "start"],
-            owner,
-        )
-    )  # fmt: skip
+    launch.postgres.start(root, port=port, user="inkwell", password=password)
     env = {**os.environ, "PGPASSWORD": password}
-    _run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "inkwell", "inkwell"], env=env)
+    createdb = launch.postgres.bindir() / "createdb"
+    _run([str(createdb), "-h", "127.0.0.1", "-p", str(port), "-U", "inkwell", "inkwell"], env=env)
     return f"postgresql+asyncpg://inkwell:{password}@127.0.0.1:{port}/inkwell"
-
-
-def _stop_postgres(root: Path) -> None:
-    data = root / "data"
-    if (data / "postmaster.pid").exists():
-        subprocess.run(  # noqa: S603
-            _as_owner(
-                [str(_pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], _pg_owner()
-            ),
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
 
 
 def _start_redis(state: Path, port: int) -> int:
@@ -254,7 +129,7 @@ def _start_redis(state: Path, port: int) -> int:
     root.mkdir()
     log = root / "redis.log"
     process = _spawn(
-        [_binary("redis-server", "redis-server"), "--bind", "127.0.0.1", "--port", str(port),
+        [launch.binary("redis-server", "redis-server"), "--bind", "127.0.0.1", "--port", str(port),
          "--save", "", "--appendonly", "no", "--dir", str(root), "--protected-mode", "yes"],
         log=log,
     )  # fmt: skip
@@ -264,7 +139,7 @@ def _start_redis(state: Path, port: int) -> int:
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
 
-    _wait(pong, what="redis-server", log=log, alive=lambda: process.poll() is None)
+    wait_until(pong, what="redis-server", alive=process, log=log)
     return process.pid
 
 
@@ -306,11 +181,11 @@ def _start_service(state: Path, index: int, port: int, env: Mapping[str, str]) -
 
 
 def _wait_service(state: Path, index: int, url: str, pid: int) -> None:
-    _wait(
-        lambda: _http_status(f"{url}/readyz") == 200,
+    wait_until(
+        launch.answers(f"{url}/readyz"),
         what=f"inkwell-{index} ({url})",
         log=state / "services" / f"inkwell-{index}.log",
-        alive=lambda: _alive(pid, "service serve"),
+        alive=lambda: alive(pid, "service serve"),
     )
 
 
@@ -342,16 +217,16 @@ def _start_nginx(state: Path, scratch: Path, port: int, upstreams: list[int]) ->
         shutil.chown(temp, "nobody", "nogroup")
     config = root / "nginx.conf"
     config.write_text(nginx_config(prefix=root, temp=temp, port=port, upstreams=upstreams))
-    nginx = _binary("nginx", "nginx")
+    nginx = launch.binary("nginx", "nginx")
     command = [nginx, "-p", str(root), "-c", str(config), "-e", str(root / "error.log")]
     _run([*command, "-t", "-q"])
     _run(command)  # nginx forks its master into the background and writes its pid file
     pid_file = root / "nginx.pid"
-    _wait(
+    wait_until(
         lambda: pid_file.exists() and _http_status(f"http://127.0.0.1:{port}/healthz") == 404,
         what="nginx",
         log=root / "error.log",
-        alive=lambda: not pid_file.exists() or _alive(int(pid_file.read_text()), "nginx"),
+        alive=lambda: not pid_file.exists() or alive(int(pid_file.read_text()), "nginx"),
     )
     return int(pid_file.read_text())
 
@@ -376,21 +251,17 @@ def prometheus_config(rule_files: list[Path], services: list[int]) -> dict[str, 
 def _start_prometheus(state: Path, port: int, services: list[int]) -> int:
     root = state / "prometheus"
     (root / "rules").mkdir(parents=True)
-    # The chart's generated rules, every group evaluated at the global interval (dashboards/local.py).
-    rules = local_rule_files(root / "rules")
+    # The chart's generated rules, every group evaluated at the global interval.
+    rules = launch.prometheus.local_rule_files(root / "rules")
     config = root / "prometheus.yml"
     config.write_text(yaml.safe_dump(prometheus_config(rules, services), sort_keys=False))
     log = root / "prometheus.log"
-    process = _spawn(
-        [_binary("prometheus", "prometheus"), f"--config.file={config}", f"--storage.tsdb.path={root / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage"],
-        log=log,
-    )  # fmt: skip
-    _wait(
-        lambda: _http_status(f"http://127.0.0.1:{port}/-/ready") == 200,
+    process = _spawn(launch.prometheus.command(config, data=root / "data", port=port), log=log)
+    wait_until(
+        launch.answers(f"http://127.0.0.1:{port}{launch.prometheus.READY}"),
         what="prometheus",
         log=log,
-        alive=lambda: process.poll() is None,
+        alive=process,
     )
     return process.pid
 
@@ -414,16 +285,13 @@ def running(state_dir: Path) -> dict[str, bool]:
     if not (state_dir / "staging.json").exists():
         return {}
     stack = Stack.load(state_dir)
-    status = {name: _alive(pid, _marker(stack, name)) for name, pid in stack.pids.items()}
-    status["postgres"] = _postgres_running(Path(stack.scratch_dir) / "postgres")
+    status = {name: alive(pid, _marker(stack, name)) for name, pid in stack.pids.items()}
+    status["postgres"] = launch.postgres.pid(_postgres_data(stack)) is not None
     return status
 
 
-def _postgres_running(root: Path) -> bool:
-    pid_file = root / "data" / "postmaster.pid"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        return _alive(int(pid_file.read_text().splitlines()[0]), "postgres")
-    return False
+def _postgres_data(stack: Stack) -> Path:
+    return Path(stack.scratch_dir) / "postgres" / "data"
 
 
 def up(
@@ -497,12 +365,12 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
             if pid is None:
                 continue
             marker = _marker(stack, name)
-            if _alive(pid, marker):
+            if alive(pid, marker):
                 # nginx: SIGQUIT finishes the requests in flight; the service drains on SIGTERM.
-                _stop(pid, marker, sig=signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+                stop(pid, marker=marker, sig=signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
                 stopped.append(name)
-        if _postgres_running(Path(stack.scratch_dir) / "postgres"):
-            _stop_postgres(Path(stack.scratch_dir) / "postgres")
+        if launch.postgres.pid(_postgres_data(stack)) is not None:
+            launch.postgres.stop(_postgres_data(stack), mode="fast")
             stopped.append("postgres")
     return stopped
 
@@ -566,7 +434,7 @@ def up_command(
     try:
         with console.status("starting PostgreSQL, Redis, inkwell, nginx and Prometheus"):
             stack = up(state_dir, services=services, seed_articles=seed_articles, port=port, env=extra)
-    except StackError as error:
+    except LaunchError as error:
         console.print(f"[red]staging up failed:[/] {error}")
         raise typer.Exit(1) from None
     _print_urls(stack, console)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import free_port, wait_for_port
+from launch import free_port, wait_for_port
 from tests.support.server import CHEAP_ARGON2, INKWELL
 
 

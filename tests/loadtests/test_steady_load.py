@@ -18,8 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards.local import query
+from launch import free_port
 from loadtests.staging import ROOT, Stack, staging_stack
-from tests.support.postgres import free_port
 from tests.support.server import CHEAP_ARGON2
 
 pytestmark = pytest.mark.slow

@@ -28,13 +28,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from launch import free_port, wait_for_port
 from service.main import create_app
 from service.models import User
 from tests.conftest import on_test_transaction, test_settings
 from tests.factories import create_article, create_user
 from tests.support.asgi import asgi_client
 from tests.support.logcapture import access_lines, json_lines, preserved_logging
-from tests.support.postgres import free_port, wait_for_port
 from tests.support.server import INKWELL, migrate, server_env
 
 pytestmark = pytest.mark.anyio

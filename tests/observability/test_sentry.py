@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from launch import free_port, wait_for_port
 from service import __version__
 from service.auth.dependencies import CurrentUser
 from service.config import Settings
@@ -32,7 +33,6 @@ from service.observability import errors, tracing
 from tests.conftest import on_test_transaction, test_settings
 from tests.factories import create_user
 from tests.support.asgi import asgi_client
-from tests.support.postgres import free_port, wait_for_port
 from tests.support.sentry import SentryReceiver, sentry_receiver
 
 pytestmark = pytest.mark.anyio

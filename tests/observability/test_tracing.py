@@ -26,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
+from launch import free_port, wait_for_port
 from service import __version__
 from tests.conftest import PostgresServer
 from tests.support.otlp import (
@@ -36,7 +37,6 @@ from tests.support.otlp import (
     otlp_grpc_receiver,
     otlp_http_receiver,
 )
-from tests.support.postgres import free_port, wait_for_port
 
 INKWELL = [sys.executable, "-m", "service"]
 ROUTE = "/api/articles/{slug}"

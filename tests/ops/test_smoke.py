@@ -13,8 +13,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from launch import free_port
 from ops.cli import app
-from tests.support.postgres import free_port
 from tests.support.server import ServerProcess, running_server, server_env
 
 pytestmark = pytest.mark.slow

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.postgres import free_port, wait_for_port
+from launch import binary, free_port, listening, spawn, stop, wait_until
 
 
 @dataclass
@@ -25,32 +26,18 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed: scripts/bootstrap.sh --test installs it")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, timeout=30)
+        log = self.workdir / "redis.log"
+        self.process = spawn(
+            [binary("redis-server", "redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            log=log,
+        )  # fmt: skip
+        wait_until(listening(self.port), what="redis-server", alive=self.process, log=log, timeout=30)
 
     def stop(self) -> None:
+        # Killed, not asked: the tests that stop it play an outage, not a shutdown.
         if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=30)
+            stop(self.process, sig=signal.SIGKILL, timeout=30)
             self.process = None
 
 

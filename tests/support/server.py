@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.postgres import free_port, wait_for_port
+from launch import free_port, listening, run, spawn, stop, wait_until
 
 INKWELL = [sys.executable, "-m", "service"]
 CHEAP_ARGON2 = {
@@ -24,16 +24,20 @@ CHEAP_ARGON2 = {
 
 @dataclass
 class ServerProcess:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     port: int
-    lines: list[str] = field(default_factory=list)
+    log: Path
+    # What the server printed, kept once it has stopped and its log is removed.
+    captured: str | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def output(self) -> str:
-        return "\n".join(self.lines)
+        if self.captured is not None:
+            return self.captured
+        return self.log.read_text(errors="replace").removesuffix("\n")
 
 
 def server_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
@@ -46,7 +50,7 @@ def server_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run([*INKWELL, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    run([*INKWELL, "migrate"], env=env, timeout=120)
 
 
 @contextlib.contextmanager
@@ -57,32 +61,14 @@ def running_server(
     if migrate_first:
         migrate(env)
     port = free_port()
-    process = subprocess.Popen(
-        [*INKWELL, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = ServerProcess(process=process, port=port)
-    assert process.stdout is not None
-    stdout = process.stdout
-
-    def collect() -> None:
-        for line in stdout:
-            server.lines.append(line.rstrip("\n"))
-
-    reader = threading.Thread(target=collect, daemon=True)
-    reader.start()
+    workdir = Path(tempfile.mkdtemp(prefix="inkwell-serve-"))
+    log = workdir / "inkwell.log"
+    process = spawn([*INKWELL, "serve", "--port", str(port), "--workers", str(workers)], log=log, env=env)
+    server = ServerProcess(process=process, port=port, log=log)
     try:
-        wait_for_port(port, timeout=60)
+        wait_until(listening(port), what="inkwell serve", alive=process, log=log, timeout=60)
         yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        reader.join(timeout=10)
+        stop(process, timeout=60)
+        server.captured = server.output()
+        shutil.rmtree(workdir, ignore_errors=True)
