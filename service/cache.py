@@ -6,11 +6,12 @@ the scopes it is built from: the lists (article lists and tags), or every articl
 (`article:<slug>`), or every article's comments and this article's (`comments:<slug>`). A commit
 that wrote one of a scope's tables gives the scope a new generation, once before the commit (so a
 write never commits while the cache cannot be invalidated) and once after (so a read that raced
-the commit, and cached what it saw before it, is never served again). The tables a commit wrote
-are seen by SQLAlchemy's events, so no write path can forget to invalidate: by default a write
-invalidates every article or every comment list; a write path that only touches some articles'
-rows says which (`concerns`), and only theirs are invalidated (a comment then leaves the other
-articles' comments cached). Writes to users (names, bios, images) always invalidate everything.
+the commit, and cached what it saw before it, is never served again): `InvalidateOnCommit`, a hook
+of the unit of work (`service.db`), which records what each write touched as the repositories
+write it, so no write path can forget to invalidate. A write to some articles' rows (a comment, a
+favourite, an edit) invalidates only theirs, and the lists; a write that may touch any row
+invalidates every article or every comment list, and writes to users (names, bios, images) always
+invalidate everything. Which routes are cached is declared on the routes (`cached`).
 
 Backends: Redis (INKWELL_REDIS_URL) shared by every process and pod; in-process otherwise, which is
 only coherent in a single process, so it is used only in development and test with one worker.
@@ -24,19 +25,22 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import structlog
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
-from service.errors import JSON_MEDIA_TYPE
+from service.db import Changes, UnitOfWork
+from service.errors import ServiceUnavailable
 from service.observability.metrics import CACHE_ERRORS, CACHE_LOOKUPS
+from service.responses import JSON_MEDIA_TYPE
+
+logger = structlog.get_logger("inkwell.cache")
 
 # What the lookup metrics call the two families of cached reads.
 ARTICLES = "articles"
@@ -58,20 +62,54 @@ TABLE_SCOPES: dict[str, frozenset[str]] = {
     "comments": frozenset({EVERY_COMMENTS}),
     "users": frozenset({LISTS, EVERY_ARTICLE, EVERY_COMMENTS}),
 }
-# Rows of these tables belong to one article, so a write that `concerns` some articles only
-# invalidates theirs; a user's name, bio and image show on every article and comment they wrote.
+# Rows of these tables belong to one article, so a write that names its articles only invalidates
+# theirs; a user's name, bio and image show on every article and comment they wrote.
 _PER_ARTICLE = frozenset({"articles", "article_tags", "tags", "favorites", "comments"})
-_TABLES_KEY = "inkwell_cache_tables"
-_SLUGS_KEY = "inkwell_cache_slugs"
 
 
-def scopes_of(template: str, slug: str | None) -> tuple[str, tuple[str, ...]]:
-    """(metric label, scopes) of a cached route's response."""
-    if template == "/api/articles/{slug}":
-        return ARTICLES, (EVERY_ARTICLE, f"{EVERY_ARTICLE}:{slug}")
-    if template == "/api/articles/{slug}/comments":
-        return COMMENTS, (EVERY_COMMENTS, f"{EVERY_COMMENTS}:{slug}")
-    return ARTICLES, (LISTS,)
+def written_scopes(changes: Changes) -> frozenset[str]:
+    """The scopes whose cached responses a unit of work's writes may have changed."""
+    scopes: set[str] = set()
+    for table, articles in changes.items():
+        for scope in TABLE_SCOPES.get(table, ()):
+            if articles is not None and table in _PER_ARTICLE and scope != LISTS:
+                scopes.update(f"{scope}:{slug}" for slug in articles)
+            else:
+                scopes.add(scope)
+    return frozenset(scopes)
+
+
+@dataclass(frozen=True)
+class PublicRead:
+    """A cached public read: what its lookup metrics call it, and the scopes its response is built
+    from (with `per_article`, also the scope of the article the path's slug names)."""
+
+    family: str
+    scope: str
+    per_article: bool = False
+
+    def scopes(self, path_params: Mapping[str, str]) -> tuple[str, ...]:
+        if self.per_article:
+            return self.scope, f"{self.scope}:{path_params['slug']}"
+        return (self.scope,)
+
+
+ARTICLE_LISTS = PublicRead(ARTICLES, LISTS)  # article lists and tags
+ONE_ARTICLE = PublicRead(ARTICLES, EVERY_ARTICLE, per_article=True)
+ARTICLE_COMMENTS = PublicRead(COMMENTS, EVERY_COMMENTS, per_article=True)
+
+_MARK = "__inkwell_public_read__"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def cached(read: PublicRead) -> Callable[[Endpoint], Endpoint]:
+    """Declares a GET endpoint's anonymous responses shareable, cached under `read`'s scopes."""
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, _MARK, read)
+        return endpoint
+
+    return mark
 
 
 class CacheUnavailable(Exception):
@@ -216,63 +254,65 @@ class ResponseCache:
             await self.backend.close()
 
 
-# The public reads that are cached, by route template.
-CACHED_ROUTES = frozenset(
-    {"/api/articles", "/api/articles/{slug}", "/api/articles/{slug}/comments", "/api/tags"}
-)
-_CACHED_PATHS = re.compile(r"^/api/(?:tags|articles(?:/(?P<slug>[^/]+)(?P<comments>/comments)?)?)$")
-
-
 class PublicReadCache:
-    """Answers anonymous GETs of the cached routes from the cache, before routing, dependencies and
-    the endpoint; on a miss, the app answers and a 200 from the route the key names is stored.
+    """Answers anonymous GETs of the routes declared `cached` from the cache, before routing,
+    dependencies and the endpoint; on a miss, the app answers and a 200 from that route is stored.
 
-    Inside the metrics, tracing and logging middleware, so a hit is counted, traced and logged like
-    any request, under the route template it would have matched (set here as `scope["route"]`).
+    Inside the response observer, so a hit is counted, traced and logged like any request, under
+    the route it would have matched (set here as `scope["route"]`).
     """
 
     def __init__(self, app: ASGIApp, *, cache: ResponseCache, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.cache = cache
         self.routes = routes
-        self.by_template: dict[str, Any] = {}
+        self._table: list[tuple[re.Pattern[str], BaseRoute, PublicRead]] | None = None
 
-    def _route(self, template: str) -> Any:
-        if not self.by_template:
-            self.by_template = {
-                context.path: context.original_route
+    def _cached_routes(self) -> list[tuple[re.Pattern[str], BaseRoute, PublicRead]]:
+        # Built on first use, once every route is there; a path regex each (FastAPI's own, of the
+        # full template), which costs a cached read nothing it can measure.
+        if self._table is None:
+            self._table = [
+                (context.path_regex, context.original_route, read)
                 for context in iter_route_contexts(self.routes)
-                if context.path in CACHED_ROUTES and "GET" in getattr(context.original_route, "methods", ())
-            }
-        return self.by_template.get(template)
+                if (read := getattr(context.endpoint, _MARK, None)) is not None
+                and "GET" in (context.methods or ())
+            ]
+        return self._table
+
+    def _match(self, path: str) -> tuple[BaseRoute, PublicRead, dict[str, str]] | None:
+        for pattern, route, read in self._cached_routes():
+            if match := pattern.match(path):
+                return route, read, match.groupdict()
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         backend = self.cache.backend
-        if backend is None or scope["type"] != "http" or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        match = _CACHED_PATHS.match(scope["path"])
         # Signed-in responses say what the reader follows and favours: never shared.
-        if match is None or any(name == b"authorization" for name, _ in scope["headers"]):
+        if (
+            backend is None
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or any(name == b"authorization" for name, _ in scope["headers"])
+        ):
             await self.app(scope, receive, send)
             return
-        if match["comments"]:
-            template = "/api/articles/{slug}/comments"
-        elif match["slug"]:
-            template = "/api/articles/{slug}"
-        else:
-            template = scope["path"]
-        label, scopes = scopes_of(template, match["slug"])
-        key = f"{scope['path']}?{scope['query_string'].decode('latin-1')}"
+        path: str = scope["path"]
+        found = self._match(path)
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        route, read, path_params = found
+        key = f"{path}?{scope['query_string'].decode('latin-1')}"
         try:
-            slot, value = await backend.get(scopes, key)
+            slot, value = await backend.get(read.scopes(path_params), key)
         except CacheUnavailable:
             CACHE_ERRORS.labels("get").inc()
             await self.app(scope, receive, send)
             return
         if value is not None:
-            CACHE_LOOKUPS.labels(label, "hit").inc()
-            scope["route"] = self._route(template)
+            CACHE_LOOKUPS.labels(read.family, "hit").inc()
+            scope["route"] = route
             headers = [
                 (b"content-length", str(len(value)).encode()),
                 (b"content-type", JSON_MEDIA_TYPE.encode()),
@@ -280,7 +320,7 @@ class PublicReadCache:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": value})
             return
-        CACHE_LOOKUPS.labels(label, "miss").inc()
+        CACHE_LOOKUPS.labels(read.family, "miss").inc()
         status = 0
         chunks: list[bytes] = []
 
@@ -293,12 +333,37 @@ class PublicReadCache:
             await send(message)
 
         await self.app(scope, receive, capture)
-        # Only what the named route answered in full ("feed" is a slug to the regex, not a route).
-        if status == 200 and scope.get("route") is self._route(template):
+        # Only what the declared route answered in full ("feed" matches `{slug}`, but is its own route).
+        if status == 200 and scope.get("route") is route:
             try:
                 await backend.put(slot, b"".join(chunks))
             except CacheUnavailable:
                 CACHE_ERRORS.labels("put").inc()
+
+
+class InvalidateOnCommit:
+    """The cache's hook on every commit: new generations for the scopes the write touched, before the
+    commit (a write never commits while the cache cannot be invalidated: 503) and after it (so a read
+    that raced the commit, and cached what it saw before it, is never served again)."""
+
+    def __init__(self, cache: ResponseCache) -> None:
+        self.cache = cache
+
+    async def before_commit(self, uow: UnitOfWork) -> None:
+        if scopes := written_scopes(uow.changes):
+            try:
+                await self.cache.invalidate(scopes)
+            except CacheUnavailable as exc:
+                raise ServiceUnavailable(
+                    "cache", "is unavailable, so writes wait until it is back; retry later"
+                ) from exc
+
+    async def after_commit(self, uow: UnitOfWork) -> None:
+        if scopes := written_scopes(uow.changes):
+            try:
+                await self.cache.invalidate(scopes)
+            except CacheUnavailable:
+                logger.warning("cache invalidation after commit failed", scopes=sorted(scopes))
 
 
 def create_cache(settings: Settings) -> ResponseCache:
@@ -306,52 +371,7 @@ def create_cache(settings: Settings) -> ResponseCache:
         return ResponseCache(None)
     if settings.redis_url:
         return ResponseCache(RedisBackend(settings.redis_url, ttl=settings.cache_ttl_seconds))
-    if settings.environment in {"development", "test"}:
+    if settings.environment.is_local:
         return ResponseCache(LocalBackend(ttl=settings.cache_ttl_seconds))
     # Several pods each with its own in-process cache would serve each other's stale reads.
     return ResponseCache(None)
-
-
-def concerns(session: Any, *slugs: str) -> None:
-    """Declares that the session's writes to articles and what belongs to them (tags, favourites,
-    comments) touch only the articles with these slugs (all of them: an article's old and new slug
-    when it is renamed), so only their cached responses, and the lists, are invalidated."""
-    session.info.setdefault(_SLUGS_KEY, set()).update(slugs)
-
-
-def written_scopes(session: Any) -> frozenset[str]:
-    """The scopes the session's transaction wrote to, forgotten once read."""
-    tables: set[str] = session.info.pop(_TABLES_KEY, set())
-    slugs: set[str] = session.info.pop(_SLUGS_KEY, set())
-    scopes: set[str] = set()
-    for table in tables:
-        for scope in TABLE_SCOPES.get(table, ()):
-            if slugs and table in _PER_ARTICLE and scope != LISTS:
-                scopes.update(f"{scope}:{slug}" for slug in slugs)
-            else:
-                scopes.add(scope)
-    return frozenset(scopes)
-
-
-def _note(session: Session, table: str) -> None:
-    session.info.setdefault(_TABLES_KEY, set()).add(table)
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _on_statement(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
-        if table is not None:
-            _note(state.session, table.name)
-
-
-@event.listens_for(Session, "after_flush")
-def _on_flush(session: Session, _flush: UOWTransaction) -> None:
-    for instance in (*session.new, *session.dirty, *session.deleted):
-        _note(session, instance.__table__.name)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_on_rollback(session: Session) -> None:
-    session.info.pop(_TABLES_KEY, None)
-    session.info.pop(_SLUGS_KEY, None)

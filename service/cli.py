@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from service.config import Role, get_settings
+from service.auth.roles import Role
+from service.config import get_settings
 
 app = typer.Typer(help="Inkwell: a RealWorld Conduit API.", no_args_is_help=True, add_completion=False)
 

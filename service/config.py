@@ -9,19 +9,27 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.auth.roles import Role
+
 DEV_SECRET = "inkwell-development-secret-do-not-use-in-production"  # noqa: S105 - refused outside development
 
 
-class Role(StrEnum):
-    viewer = "viewer"
-    editor = "editor"
-    admin = "admin"
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    staging = "staging"
+    production = "production"
+
+    @property
+    def is_local(self) -> bool:
+        """One process on a developer's machine or in the suite: development defaults are allowed."""
+        return self in {Environment.development, Environment.test}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INKWELL_", env_file=".env", extra="ignore")
 
-    environment: str = Field("development", description="development, staging, production, test")
+    environment: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///var/inkwell.db"
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
@@ -75,18 +83,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_development_secret(self) -> Settings:
-        if self.environment not in {"development", "test"} and self.secret_key == DEV_SECRET:
+        if not self.environment.is_local and self.secret_key == DEV_SECRET:
             raise ValueError(
                 "INKWELL_SECRET_KEY still holds the development default; "
                 f"set a real secret to run with INKWELL_ENVIRONMENT={self.environment}"
             )
-        if self.environment not in {"development", "test"} and len(self.secret_key) < 32:
+        if not self.environment.is_local and len(self.secret_key) < 32:
             raise ValueError("INKWELL_SECRET_KEY must be at least 32 characters outside development")
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 @lru_cache

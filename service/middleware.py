@@ -1,11 +1,66 @@
-"""ASGI middleware the app needs before any route runs: a limit on request body size."""
+"""The pipeline's own ASGI layers: the last-resort answer to what no handler caught, and a limit on
+request body size (`service.pipeline` says where each sits)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_response
+from service.db import is_outage
+from service.errors import ConduitError
+from service.responses import error_response
+
+logger = logging.getLogger("service.errors")
+
+
+def is_expected_failure(exc: BaseException) -> bool:
+    """An answer the code chose (a Conduit error of any status) or a database outage: never a bug."""
+    return isinstance(exc, ConduitError) or is_outage(exc)
+
+
+class UnhandledErrors:
+    """Answers what escaped every handler in the Conduit format, never with a stack trace: a Conduit
+    error raised outside the routes with its own status, a database outage with 503, anything else
+    with 500, reported (`report`) and logged once with its traceback; nothing is re-raised to the
+    server, which would log it again."""
+
+    def __init__(self, app: ASGIApp, *, report: Callable[[Request, BaseException], None]) -> None:
+        self.app = app
+        self.report = report
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if response_started:
+                raise
+            if isinstance(exc, ConduitError):
+                response = error_response(exc.status_code, exc.errors, exc.headers)
+            elif is_outage(exc):
+                logger.warning("database unavailable: %s", type(exc).__name__)
+                response = error_response(
+                    503, {"database": ["is unavailable, retry later"]}, {"Retry-After": "1"}
+                )
+            else:
+                self.report(Request(scope), exc)
+                logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                response = error_response(500, {"server": ["an unexpected error occurred"]})
+            await response(scope, receive, send)
 
 
 class _BodyTooLarge(HTTPException):

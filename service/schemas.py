@@ -1,12 +1,11 @@
-"""Wire-format building blocks shared by every domain: camelCase names, timestamps, input checks."""
+"""The pydantic building blocks of every domain's schemas (the OpenAPI contract): camelCase names,
+timestamps, input checks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Response
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -17,19 +16,10 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import to_json
 
-from service.errors import JSON_MEDIA_TYPE
+from service.wire import timestamp
 
-
-def format_timestamp(value: datetime) -> str:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+Timestamp = Annotated[datetime, PlainSerializer(timestamp, return_type=str)]
 
 
 def _no_nul(value: str) -> str:
@@ -84,10 +74,3 @@ class Profile(WireModel):
     bio: str | None
     image: str | None
     following: bool
-
-
-def json_response(content: BaseModel | Mapping[str, Any], *, status_code: int = 200) -> Response:
-    """The JSON of a model (by alias) or of wire-ready data, serialised once by pydantic's core, not
-    validated again and encoded by FastAPI as a returned model would be."""
-    body = content.model_dump_json(by_alias=True) if isinstance(content, BaseModel) else to_json(content)
-    return Response(body, status_code=status_code, media_type=JSON_MEDIA_TYPE)

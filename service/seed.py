@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from service.auth.roles import Role
 from service.auth.security import hash_password
-from service.config import Role, Settings
-from service.db import create_engine, create_sessionmaker
+from service.config import Settings
+from service.db import Database, create_engine
 from service.models import Article, ArticleTag, Comment, Favorite, Follow, Tag, User
 
 _WORDS = [
@@ -114,11 +115,10 @@ def _pairs(rng: random.Random, count: int, left: int, right: int, *, distinct: b
 async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: str) -> str:
     rng = random.Random(seed)
     engine = create_engine(settings, null_pool=True)
-    sessionmaker = create_sessionmaker(engine)
     password_hash = await hash_password(settings, password)
     try:
-        async with sessionmaker() as session, session.begin():
-            if (await session.execute(select(func.count()).select_from(User))).scalar_one():
+        async with Database(engine).unit_of_work(writable=True) as uow:
+            if (await uow.read.rows(select(func.count()).select_from(User))).scalar_one():
                 raise SystemExit("the database already has users; seed expects an empty database")
             users = [
                 User(
@@ -135,8 +135,8 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
                 for i in range(size.users)
             ]
             tags = [Tag(name=word) for word in rng.sample(_WORDS, size.tags)]
-            session.add_all([*users, *tags])
-            await session.flush()
+            uow.add(*users, *tags)
+            await uow.save()
 
             articles: list[Article] = []
             for i in range(size.articles):
@@ -154,16 +154,16 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
                         updated_at=created,
                     )
                 )
-            session.add_all(articles)
-            await session.flush()
+            uow.add(*articles)
+            await uow.save()
 
             for article in articles:
                 for position, tag in enumerate(rng.sample(tags, rng.randint(1, 4))):
-                    session.add(ArticleTag(article_id=article.id, tag_id=tag.id, position=position))
+                    uow.add(ArticleTag(article_id=article.id, tag_id=tag.id, position=position))
             for i in range(size.comments):
                 article = articles[rng.randrange(size.articles)]
                 when = article.created_at + timedelta(hours=1, minutes=i)
-                session.add(
+                uow.add(
                     Comment(
                         body=_sentence(rng, rng.randint(5, 25)),
                         article_id=article.id,
@@ -175,12 +175,12 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
             for user_index, article_index in _pairs(
                 rng, size.favorites, size.users, size.articles, distinct=False
             ):
-                session.add(Favorite(user_id=users[user_index].id, article_id=articles[article_index].id))
+                uow.add(Favorite(user_id=users[user_index].id, article_id=articles[article_index].id))
             for follower, followee in _pairs(rng, size.follows, size.users, size.users, distinct=True):
-                session.add(Follow(follower_id=users[follower].id, followee_id=users[followee].id))
-            await session.flush()
+                uow.add(Follow(follower_id=users[follower].id, followee_id=users[followee].id))
+            await uow.save()
             counts = select(func.count()).where(Favorite.article_id == Article.id).scalar_subquery()
-            await session.execute(update(Article).values(favorites_count=counts))
+            await uow.write(update(Article).values(favorites_count=counts))
     finally:
         await engine.dispose()
     return (
@@ -192,8 +192,8 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
 async def assign_role(settings: Settings, username: str, role: Role) -> bool:
     engine = create_engine(settings, null_pool=True)
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            result = await session.execute(
+        async with Database(engine).unit_of_work(writable=True) as uow:
+            result = await uow.write(
                 update(User).where(User.username == username).values(role=role.value).returning(User.id)
             )
             return result.first() is not None

@@ -19,7 +19,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.config import Settings
-from service.db import READ_ONLY, create_engine
+from service.db import create_engine
 from service.main import create_app
 from service.migrate import upgrade
 from tests.support.asgi import asgi_client
@@ -151,9 +151,9 @@ async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[As
 
 
 def on_test_transaction(app: Any, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
-    """Points the app's sessions, the read-only ones of GET requests too, at the test's transaction."""
-    app.state.sessionmaker = sessionmaker
-    app.state.read_sessionmaker = async_sessionmaker(**sessionmaker.kw, info={READ_ONLY: True})
+    """Points the app's units of work, the read-only ones of GET requests too, at the test's
+    transaction; their commit hooks (the cache's) stay as the app wired them."""
+    app.state.database.use_sessions(sessionmaker)
     return app
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
-from service.admin import schemas, service
-from service.auth.dependencies import AdminUser
-from service.db import SessionDep
-from service.errors import error_responses
+from service.admin import schemas, service, wire
+from service.dependencies import AdminUser, UnitOfWorkDep
+from service.responses import error_responses, json_response
 from service.schemas import NoNul
 
 router = APIRouter(prefix="/admin/users", tags=["Admin"])
@@ -25,12 +24,12 @@ Username = Annotated[str, Path(description="The user's username"), NoNul]
     responses=error_responses(401, 403, 422),
 )
 async def list_users(
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     _admin: AdminUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-) -> schemas.AdminUsersResponse:
-    return await service.list_users(session=session, limit=limit, offset=offset)
+) -> Response:
+    return json_response(wire.users(*await service.list_users(uow=uow, limit=limit, offset=offset)))
 
 
 @router.get(
@@ -40,10 +39,8 @@ async def list_users(
     response_model=schemas.AdminUserResponse,
     responses=error_responses(401, 403, 404, 422),
 )
-async def get_user(username: Username, session: SessionDep, _admin: AdminUser) -> schemas.AdminUserResponse:
-    return schemas.AdminUserResponse(
-        user=service.admin_user_out(await service.get_user(session=session, username=username))
-    )
+async def get_user(username: Username, uow: UnitOfWorkDep, _admin: AdminUser) -> Response:
+    return json_response(wire.user(await service.get_user(uow=uow, username=username)))
 
 
 @router.patch(
@@ -55,7 +52,9 @@ async def get_user(username: Username, session: SessionDep, _admin: AdminUser) -
     responses=error_responses(401, 403, 404, 422),
 )
 async def update_user(
-    username: Username, body: schemas.AdminUserUpdateRequest, session: SessionDep, admin: AdminUser
-) -> schemas.AdminUserResponse:
-    user = await service.update_user(session=session, admin=admin, username=username, data=body.user)
-    return schemas.AdminUserResponse(user=user)
+    username: Username, body: schemas.AdminUserUpdateRequest, uow: UnitOfWorkDep, admin: AdminUser
+) -> Response:
+    user = await service.update_user(
+        uow=uow, admin=admin, username=username, role=body.user.role, active=body.user.active
+    )
+    return json_response(wire.user(user))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.config import Role
+from service.auth.roles import Role
 from service.schemas import Timestamp, WireModel
 
 

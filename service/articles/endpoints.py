@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from service.articles import schemas, service
-from service.auth.dependencies import CurrentUser, EditorUser, OptionalUser
-from service.db import SessionDep
-from service.errors import error_responses
-from service.schemas import NoNul, json_response
+from service import cache
+from service.articles import schemas, service, wire
+from service.dependencies import CurrentUser, EditorUser, OptionalUser, UnitOfWorkDep
+from service.responses import error_responses, json_response
+from service.schemas import NoNul
 
 router = APIRouter(tags=["Articles"])
 
@@ -30,8 +30,9 @@ Slug = Annotated[str, Path(description="The article's slug"), NoNul]
     response_model=schemas.MultipleArticlesResponse,
     responses=error_responses(401, 422),
 )
+@cache.cached(cache.ARTICLE_LISTS)
 async def list_articles(
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     viewer: OptionalUser,
     tag: Annotated[str | None, Query(max_length=64), NoNul] = None,
     author: Annotated[str | None, Query(max_length=64), NoNul] = None,
@@ -40,11 +41,8 @@ async def list_articles(
     offset: Offset = 0,
 ) -> Response:
     filters = schemas.ArticleFilter(tag=tag, author=author, favorited=favorited)
-    return json_response(
-        await service.list_articles(
-            session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
-        )
-    )
+    page = await service.list_articles(uow=uow, filters=filters, viewer=viewer, limit=limit, offset=offset)
+    return json_response(wire.articles(page))
 
 
 @router.get(
@@ -54,13 +52,10 @@ async def list_articles(
     response_model=schemas.MultipleArticlesResponse,
     responses=error_responses(401, 422),
 )
-async def feed(session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offset: Offset = 0) -> Response:
+async def feed(uow: UnitOfWorkDep, viewer: CurrentUser, limit: Limit = 20, offset: Offset = 0) -> Response:
     filters = schemas.ArticleFilter(feed_of=viewer.id)
-    return json_response(
-        await service.list_articles(
-            session=session, filters=filters, viewer=viewer, limit=limit, offset=offset
-        )
-    )
+    page = await service.list_articles(uow=uow, filters=filters, viewer=viewer, limit=limit, offset=offset)
+    return json_response(wire.articles(page))
 
 
 @router.post(
@@ -71,11 +66,9 @@ async def feed(session: SessionDep, viewer: CurrentUser, limit: Limit = 20, offs
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_article(
-    body: schemas.NewArticleRequest, session: SessionDep, author: EditorUser
-) -> Response:
-    article = await service.create(session=session, author=author, data=body.article)
-    return json_response({"article": article}, status_code=201)
+async def create_article(body: schemas.NewArticleRequest, uow: UnitOfWorkDep, author: EditorUser) -> Response:
+    article = await service.create(uow=uow, author=author, data=body.article)
+    return json_response(wire.article(article), status_code=201)
 
 
 @router.get(
@@ -85,8 +78,9 @@ async def create_article(
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 404, 422),
 )
-async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> Response:
-    return json_response({"article": await service.get(session=session, slug=slug, viewer=viewer)})
+@cache.cached(cache.ONE_ARTICLE)
+async def get_article(slug: Slug, uow: UnitOfWorkDep, viewer: OptionalUser) -> Response:
+    return json_response(wire.article(await service.get(uow=uow, slug=slug, viewer=viewer)))
 
 
 @router.put(
@@ -98,10 +92,10 @@ async def get_article(slug: Slug, session: SessionDep, viewer: OptionalUser) -> 
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_article(
-    slug: Slug, body: schemas.UpdateArticleRequest, session: SessionDep, user: EditorUser
+    slug: Slug, body: schemas.UpdateArticleRequest, uow: UnitOfWorkDep, user: EditorUser
 ) -> Response:
-    article = await service.update(session=session, slug=slug, user=user, data=body.article)
-    return json_response({"article": article})
+    article = await service.update(uow=uow, slug=slug, user=user, data=body.article)
+    return json_response(wire.article(article))
 
 
 @router.delete(
@@ -112,8 +106,8 @@ async def update_article(
     response_class=Response,
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def delete_article(slug: Slug, session: SessionDep, user: EditorUser) -> Response:
-    await service.delete(session=session, slug=slug, user=user)
+async def delete_article(slug: Slug, uow: UnitOfWorkDep, user: EditorUser) -> Response:
+    await service.delete(uow=uow, slug=slug, user=user)
     return Response(status_code=204)
 
 
@@ -125,9 +119,8 @@ async def delete_article(slug: Slug, session: SessionDep, user: EditorUser) -> R
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 404, 409, 422),
 )
-async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> Response:
-    article = await service.favorite(session=session, slug=slug, user=user, on=True)
-    return json_response({"article": article})
+async def favorite(slug: Slug, uow: UnitOfWorkDep, user: CurrentUser) -> Response:
+    return json_response(wire.article(await service.favorite(uow=uow, slug=slug, user=user, on=True)))
 
 
 @router.delete(
@@ -138,9 +131,8 @@ async def favorite(slug: Slug, session: SessionDep, user: CurrentUser) -> Respon
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 404, 409, 422),
 )
-async def unfavorite(slug: Slug, session: SessionDep, user: CurrentUser) -> Response:
-    article = await service.favorite(session=session, slug=slug, user=user, on=False)
-    return json_response({"article": article})
+async def unfavorite(slug: Slug, uow: UnitOfWorkDep, user: CurrentUser) -> Response:
+    return json_response(wire.article(await service.favorite(uow=uow, slug=slug, user=user, on=False)))
 
 
 @router.get(
@@ -151,5 +143,6 @@ async def unfavorite(slug: Slug, session: SessionDep, user: CurrentUser) -> Resp
     response_model=schemas.TagsResponse,
     responses=error_responses(422),
 )
-async def get_tags(session: SessionDep) -> Response:
-    return json_response(await service.tags(session=session))
+@cache.cached(cache.ARTICLE_LISTS)
+async def get_tags(uow: UnitOfWorkDep) -> Response:
+    return json_response(wire.tags(await service.tags(uow=uow)))

@@ -9,18 +9,13 @@ are `INSERT ... ON CONFLICT DO NOTHING`.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    Dialect,
     Integer,
-    Result,
     Row,
     Select,
-    String,
-    TypeDecorator,
     bindparam,
     delete,
     exists,
@@ -30,68 +25,30 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from service.articles.schemas import ArticleFilter
-from service.db import insert_or_ignore
+from service.db import UnitOfWork
+from service.dialects import InkwellDialect
 from service.models import Article, ArticleTag, Favorite, Follow, Tag, User
 from service.models.base import utcnow
 
-# The read statements are built once per shape (signed in or not, which filters) with bind
+# The read statements are built once per shape (dialect, signed in or not, which filters) with bind
 # parameters, and reused: SQLAlchemy memoises a statement's cache key on the object, and building
 # and keying a fresh statement per request was an eighth of a signed-in list's CPU (py-spy).
 
 
-class _TagNamesType(TypeDecorator[list[str]]):
-    """A list of tag names from PostgreSQL's text[], or from SQLite's JSON of [position, name]."""
-
-    impl = String
-    cache_ok = True
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> list[str]:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            # SQLite 3.40 has no ORDER BY inside an aggregate: the positions come along instead.
-            return [name for _position, name in sorted(json.loads(value))]
-        return list(value)
-
-
-class TagNames(FunctionElement[list[str]]):
+def _tag_names(dialect: InkwellDialect) -> Any:
     """The row's article's tag names in the author's order, as one column of the same SELECT."""
-
-    inherit_cache = True  # no state of its own: statements that use it stay in the compiled cache
-    type = _TagNamesType()
-
-
-@compiles(TagNames, "postgresql")
-def _tag_names_postgresql(_element: TagNames, compiler: SQLCompiler, **kw: Any) -> str:
-    names = (
-        select(Tag.name)
-        .join(ArticleTag, ArticleTag.tag_id == Tag.id)
-        .where(ArticleTag.article_id == Article.id)
-        .order_by(ArticleTag.position)
-        .scalar_subquery()
-    )
-    return f"ARRAY{compiler.process(names, **kw)}"
-
-
-@compiles(TagNames, "sqlite")
-def _tag_names_sqlite(_element: TagNames, compiler: SQLCompiler, **kw: Any) -> str:
-    pairs = (
-        select(func.json_group_array(func.json_array(ArticleTag.position, Tag.name)))
+    rows = (
+        select(ArticleTag.position, Tag.name)
         .join(Tag, Tag.id == ArticleTag.tag_id)
         .where(ArticleTag.article_id == Article.id)
-        .scalar_subquery()
     )
-    return compiler.process(pairs, **kw)
+    return dialect.ordered_list(rows)
 
 
-def _columns(*, with_viewer: bool, with_body: bool) -> Select[Any]:
+def _columns(dialect: InkwellDialect, *, with_viewer: bool, with_body: bool) -> Select[Any]:
     if with_viewer:
         viewer = bindparam("viewer_id", type_=Integer)
         favorited: Any = exists().where(Favorite.article_id == Article.id, Favorite.user_id == viewer)
@@ -113,7 +70,7 @@ def _columns(*, with_viewer: bool, with_body: bool) -> Select[Any]:
         User.image.label("author_image"),
         favorited.label("favorited"),
         following.label("following"),
-        TagNames().label("tag_list"),
+        _tag_names(dialect).label("tag_list"),
     ]
     if with_body:
         columns.append(Article.body)
@@ -176,11 +133,13 @@ def _count_query(shape: tuple[bool, bool, bool, bool]) -> Select[Any]:
 
 
 @functools.cache
-def _page_query(shape: tuple[bool, bool, bool, bool], with_viewer: bool) -> Select[Any]:
+def _page_query(
+    dialect: InkwellDialect, shape: tuple[bool, bool, bool, bool], with_viewer: bool
+) -> Select[Any]:
     # The total rides along as an uncorrelated subquery, which PostgreSQL counts once from the
     # index; a window count would join every matching row to its author, not just the page's.
     total = _count_query(shape).scalar_subquery().correlate(None)
-    columns = _columns(with_viewer=with_viewer, with_body=False).add_columns(total.label("total"))
+    columns = _columns(dialect, with_viewer=with_viewer, with_body=False).add_columns(total.label("total"))
     return (
         _where(columns, shape)
         .order_by(Article.created_at.desc(), Article.id.desc())
@@ -190,49 +149,44 @@ def _page_query(shape: tuple[bool, bool, bool, bool], with_viewer: bool) -> Sele
 
 
 @functools.cache
-def _article_query(with_viewer: bool) -> Select[Any]:
-    return _columns(with_viewer=with_viewer, with_body=True).where(Article.slug == bindparam("slug"))
+def _article_query(dialect: InkwellDialect, with_viewer: bool) -> Select[Any]:
+    columns = _columns(dialect, with_viewer=with_viewer, with_body=True)
+    return columns.where(Article.slug == bindparam("slug"))
 
 
-async def _read(session: AsyncSession, query: Select[Any], params: dict[str, Any]) -> Result[Any]:
-    """Runs a read of plain columns on the session's connection: SQLAlchemy Core alone, without
-    the ORM's statement and result handling, which these rows (no entities) do not need."""
-    return await (await session.connection()).execute(query, params)
-
-
-async def count(session: AsyncSession, filters: ArticleFilter) -> int:
-    return int((await _read(session, _count_query(_shape(filters)), _params(filters))).scalar_one())
+async def count(uow: UnitOfWork, filters: ArticleFilter) -> int:
+    return int((await uow.read.rows(_count_query(_shape(filters)), _params(filters))).scalar_one())
 
 
 async def page(
-    session: AsyncSession, filters: ArticleFilter, *, viewer_id: int | None, limit: int, offset: int
+    uow: UnitOfWork, filters: ArticleFilter, *, viewer_id: int | None, limit: int, offset: int
 ) -> Sequence[Row[Any]]:
-    query = _page_query(_shape(filters), viewer_id is not None)
+    query = _page_query(uow.dialect, _shape(filters), viewer_id is not None)
     params = _params(filters, limit=limit, offset=offset)
     if viewer_id is not None:
         params["viewer_id"] = viewer_id
-    return (await _read(session, query, params)).all()
+    return (await uow.read.rows(query, params)).all()
 
 
-async def get_by_slug(session: AsyncSession, slug: str, *, viewer_id: int | None) -> Row[Any] | None:
+async def get_by_slug(uow: UnitOfWork, slug: str, *, viewer_id: int | None) -> Row[Any] | None:
     params: dict[str, Any] = {"slug": slug}
     if viewer_id is not None:
         params["viewer_id"] = viewer_id
-    return (await _read(session, _article_query(viewer_id is not None), params)).first()
+    return (await uow.read.rows(_article_query(uow.dialect, viewer_id is not None), params)).first()
 
 
-async def find_for_edit(session: AsyncSession, slug: str) -> Row[Any] | None:
+async def find_for_edit(uow: UnitOfWork, slug: str) -> Row[Any] | None:
     query = select(Article.id, Article.author_id, Article.title).where(Article.slug == slug)
-    return (await session.execute(query)).first()
+    return (await uow.read.rows(query)).first()
 
 
 async def add_article(
-    session: AsyncSession, *, slug: str, title: str, description: str, body: str, author_id: int
+    uow: UnitOfWork, *, slug: str, title: str, description: str, body: str, author_id: int
 ) -> int | None:
     """Insert an article; None when the slug is already taken (the caller picks another)."""
     now = utcnow()
     statement = (
-        insert_or_ignore(session, Article, index_elements=["slug"])
+        uow.dialect.insert_or_ignore(Article, index_elements=["slug"])
         .values(
             slug=slug,
             title=title,
@@ -245,41 +199,45 @@ async def add_article(
         )
         .returning(Article.id)
     )
-    return (await session.execute(statement)).scalar_one_or_none()
+    return (await uow.write(statement, articles=[slug])).scalar_one_or_none()
 
 
-async def update_fields(session: AsyncSession, article_id: int, values: dict[str, Any]) -> bool:
-    """Update an article; False when the new slug is already taken."""
+async def update_fields(uow: UnitOfWork, article_id: int, *, slug: str, values: dict[str, Any]) -> bool:
+    """Update the article with this id (whose slug is `slug`); False when the new slug is taken."""
+    touched = [slug]
     if "slug" in values:
-        taken = await session.execute(
+        taken = await uow.read.rows(
             select(Article.id).where(Article.slug == values["slug"], Article.id != article_id)
         )
         if taken.first() is not None:
             return False
-    await session.execute(
-        update(Article).where(Article.id == article_id).values(updated_at=utcnow(), **values)
-    )
+        touched.append(values["slug"])
+    statement = update(Article).where(Article.id == article_id).values(updated_at=utcnow(), **values)
+    await uow.write(statement, articles=touched)
     return True
 
 
-async def set_tags(session: AsyncSession, article_id: int, names: Sequence[str]) -> None:
-    await session.execute(delete(ArticleTag).where(ArticleTag.article_id == article_id))
+async def set_tags(uow: UnitOfWork, article_id: int, names: Sequence[str], *, slug: str) -> None:
+    """The article's tags, in this order (the article with this id, whose slug is `slug`)."""
+    await uow.write(delete(ArticleTag).where(ArticleTag.article_id == article_id), articles=[slug])
     if not names:
         return
     # Sorted, so two transactions adding the same new tags lock them in the same order.
-    await session.execute(
-        insert_or_ignore(session, Tag, index_elements=["name"]),
+    await uow.write(
+        uow.dialect.insert_or_ignore(Tag, index_elements=["name"]),
         [{"name": name} for name in sorted(set(names))],
+        articles=[slug],
     )
-    ids = dict((await session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(names)))).tuples().all())
-    await session.execute(
+    ids = dict((await uow.read.rows(select(Tag.name, Tag.id).where(Tag.name.in_(names)))).tuples().all())
+    await uow.write(
         insert(ArticleTag),
         [{"article_id": article_id, "tag_id": ids[name], "position": i} for i, name in enumerate(names)],
+        articles=[slug],
     )
 
 
-async def delete_article(session: AsyncSession, article_id: int) -> None:
-    await session.execute(delete(Article).where(Article.id == article_id))
+async def delete_article(uow: UnitOfWork, article_id: int, *, slug: str) -> None:
+    await uow.write(delete(Article).where(Article.id == article_id), articles=[slug])
 
 
 # The favourite's statements, built once (per dialect) like the reads: a favourite is a hot write.
@@ -302,34 +260,35 @@ _REMOVE_FAVORITE = (
 
 
 @functools.cache
-def _add_favorite(dialect: str) -> Any:
+def _add_favorite(dialect: InkwellDialect) -> Any:
     article = select(bindparam("user_id", type_=Integer), Article.id).where(Article.slug == bindparam("slug"))
     return (
-        insert_or_ignore(dialect, Favorite)
+        dialect.insert_or_ignore(Favorite)
         .from_select(["user_id", "article_id"], article)
         .returning(Favorite.article_id)
         .execution_options(dml_strategy="raw")
     )
 
 
-async def favorite(session: AsyncSession, *, user_id: int, slug: str) -> None:
+async def favorite(uow: UnitOfWork, *, user_id: int, slug: str) -> None:
     """Favourite the article with this slug, if there is one and it is not a favourite yet."""
-    statement = _add_favorite(session.get_bind().dialect.name)
-    added = (await session.execute(statement, {"user_id": user_id, "slug": slug})).scalar_one_or_none()
+    touched = [slug]
+    params = {"user_id": user_id, "slug": slug}
+    added = (await uow.write(_add_favorite(uow.dialect), params, articles=touched)).scalar_one_or_none()
     if added is not None:
-        await session.execute(_FAVORITES_DELTA, {"favorited_id": added, "delta": 1})
+        await uow.write(_FAVORITES_DELTA, {"favorited_id": added, "delta": 1}, articles=touched)
 
 
-async def unfavorite(session: AsyncSession, *, user_id: int, slug: str) -> None:
+async def unfavorite(uow: UnitOfWork, *, user_id: int, slug: str) -> None:
     """Unfavourite the article with this slug, if there is one and it is a favourite."""
-    removed = (
-        await session.execute(_REMOVE_FAVORITE, {"user_id": user_id, "slug": slug})
-    ).scalar_one_or_none()
+    touched = [slug]
+    params = {"user_id": user_id, "slug": slug}
+    removed = (await uow.write(_REMOVE_FAVORITE, params, articles=touched)).scalar_one_or_none()
     if removed is not None:
-        await session.execute(_FAVORITES_DELTA, {"favorited_id": removed, "delta": -1})
+        await uow.write(_FAVORITES_DELTA, {"favorited_id": removed, "delta": -1}, articles=touched)
 
 
-async def tags_in_use(session: AsyncSession) -> list[str]:
+async def tags_in_use(uow: UnitOfWork) -> list[str]:
     """Every tag some article carries, the most used first."""
     query = (
         select(Tag.name)
@@ -337,4 +296,4 @@ async def tags_in_use(session: AsyncSession) -> list[str]:
         .group_by(Tag.id, Tag.name)
         .order_by(func.count().desc(), Tag.name)
     )
-    return list((await session.execute(query)).scalars().all())
+    return list((await uow.read.rows(query)).scalars().all())

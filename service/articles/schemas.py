@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -60,31 +60,6 @@ class ArticleListItem(WireModel):
 
 
 class Article(ArticleListItem):
-    body: str
-
-
-# What the endpoints send, built straight from result rows (service.articles.service): the models
-# above document it in the OpenAPI schema, and the contract tests hold the two together.
-class ProfileJSON(TypedDict):
-    username: str
-    bio: str | None
-    image: str | None
-    following: bool
-
-
-class ArticleListItemJSON(TypedDict):
-    slug: str
-    title: str
-    description: str
-    tagList: list[str]
-    createdAt: str
-    updatedAt: str
-    favorited: bool
-    favoritesCount: int
-    author: ProfileJSON
-
-
-class ArticleJSON(ArticleListItemJSON):
     body: str
 
 

@@ -1,1 +1,2 @@
-"""Authentication and authorisation: Argon2id passwords, JWTs, and the dependencies that check them."""
+"""Who is calling and what they may do: Argon2id passwords and JWTs (`security`), roles (`roles`); the
+FastAPI dependencies that check them live with the other transport code (`service.dependencies`)."""

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from service.auth.dependencies import CurrentUser, OptionalUser
-from service.comments import schemas, service
-from service.db import SessionDep
-from service.errors import error_responses
-from service.schemas import NoNul, json_response
+from service import cache
+from service.comments import schemas, service, wire
+from service.dependencies import CurrentUser, OptionalUser, UnitOfWorkDep
+from service.responses import error_responses, json_response
+from service.schemas import NoNul
 
 router = APIRouter(prefix="/articles/{slug}/comments", tags=["Comments"])
 
@@ -25,8 +25,9 @@ Slug = Annotated[str, Path(description="The article's slug"), NoNul]
     response_model=schemas.MultipleCommentsResponse,
     responses=error_responses(401, 404, 422),
 )
-async def list_comments(slug: Slug, session: SessionDep, viewer: OptionalUser) -> Response:
-    return json_response(await service.list_for(session=session, slug=slug, viewer=viewer))
+@cache.cached(cache.ARTICLE_COMMENTS)
+async def list_comments(slug: Slug, uow: UnitOfWorkDep, viewer: OptionalUser) -> Response:
+    return json_response(wire.comments(await service.list_for(uow=uow, slug=slug, viewer=viewer)))
 
 
 @router.post(
@@ -38,11 +39,10 @@ async def list_comments(slug: Slug, session: SessionDep, viewer: OptionalUser) -
     responses=error_responses(401, 404, 409, 422),
 )
 async def add_comment(
-    slug: Slug, body: schemas.NewCommentRequest, session: SessionDep, author: CurrentUser
-) -> schemas.SingleCommentResponse:
-    return schemas.SingleCommentResponse(
-        comment=await service.add(session=session, slug=slug, author=author, data=body.comment)
-    )
+    slug: Slug, body: schemas.NewCommentRequest, uow: UnitOfWorkDep, author: CurrentUser
+) -> Response:
+    row = await service.add(uow=uow, slug=slug, author=author, data=body.comment)
+    return json_response(wire.comment(row), status_code=201)
 
 
 @router.delete(
@@ -56,8 +56,8 @@ async def add_comment(
 async def delete_comment(
     slug: Slug,
     id: Annotated[int, Path(description="ID of the comment")],  # noqa: A002 - the spec's parameter name
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     user: CurrentUser,
 ) -> Response:
-    await service.delete(session=session, slug=slug, comment_id=id, user=user)
+    await service.delete(uow=uow, slug=slug, comment_id=id, user=user)
     return Response(status_code=204)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, delete, exists, false, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db import UnitOfWork
 from service.models import Comment, Follow, User
 from service.models.base import utcnow
 
@@ -32,28 +32,29 @@ def _select(viewer_id: int | None) -> Any:
     ).join(User, User.id == Comment.author_id)
 
 
-async def for_article(session: AsyncSession, article_id: int, *, viewer_id: int | None) -> Sequence[Row[Any]]:
+async def for_article(uow: UnitOfWork, article_id: int, *, viewer_id: int | None) -> Sequence[Row[Any]]:
     query = (
         _select(viewer_id)
         .where(Comment.article_id == article_id)
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
-    return (await session.execute(query)).all()
+    return (await uow.read.rows(query)).all()
 
 
-async def get(session: AsyncSession, comment_id: int, *, viewer_id: int | None) -> Row[Any] | None:
-    return (await session.execute(_select(viewer_id).where(Comment.id == comment_id))).first()
+async def get(uow: UnitOfWork, comment_id: int, *, viewer_id: int | None) -> Row[Any] | None:
+    return (await uow.read.rows(_select(viewer_id).where(Comment.id == comment_id))).first()
 
 
-async def add_comment(session: AsyncSession, *, article_id: int, author_id: int, body: str) -> int:
+async def add_comment(uow: UnitOfWork, *, article_id: int, slug: str, author_id: int, body: str) -> int:
+    """A comment on the article with this id (whose slug is `slug`)."""
     now = utcnow()
-    result = await session.execute(
+    statement = (
         insert(Comment)
         .values(article_id=article_id, author_id=author_id, body=body, created_at=now, updated_at=now)
         .returning(Comment.id)
     )
-    return int(result.scalar_one())
+    return int((await uow.write(statement, articles=[slug])).scalar_one())
 
 
-async def delete_comment(session: AsyncSession, comment_id: int) -> None:
-    await session.execute(delete(Comment).where(Comment.id == comment_id))
+async def delete_comment(uow: UnitOfWork, comment_id: int, *, slug: str) -> None:
+    await uow.write(delete(Comment).where(Comment.id == comment_id), articles=[slug])

@@ -2,73 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from service import cache
 from service.articles import repository as articles
-from service.auth.dependencies import has_role
+from service.auth.roles import Role, has_role
 from service.comments import repository, schemas
-from service.config import Role
+from service.db import UnitOfWork
 from service.errors import Forbidden, NotFound
 from service.models import User
 from service.observability import metrics
-from service.schemas import Profile
 
 _MAX_ID = 2**31 - 1
 
 
-def _comment(row: Row[Any]) -> schemas.Comment:
-    return schemas.Comment(
-        id=row.id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        body=row.body,
-        author=Profile(
-            username=row.author_username,
-            bio=row.author_bio,
-            image=row.author_image,
-            following=bool(row.following),
-        ),
-    )
-
-
-async def _article_id(session: AsyncSession, slug: str) -> int:
-    found = await articles.find_for_edit(session, slug)
+async def _article_id(uow: UnitOfWork, slug: str) -> int:
+    found = await articles.find_for_edit(uow, slug)
     if found is None:
         raise NotFound("article")
     return int(found.id)
 
 
-async def list_for(
-    *, session: AsyncSession, slug: str, viewer: User | None
-) -> schemas.MultipleCommentsResponse:
-    article_id = await _article_id(session, slug)
-    rows = await repository.for_article(session, article_id, viewer_id=viewer.id if viewer else None)
-    return schemas.MultipleCommentsResponse(comments=[_comment(row) for row in rows])
+async def list_for(*, uow: UnitOfWork, slug: str, viewer: User | None) -> Sequence[Row[Any]]:
+    """The article's comments, newest first, with their authors as the viewer sees them."""
+    article_id = await _article_id(uow, slug)
+    return await repository.for_article(uow, article_id, viewer_id=viewer.id if viewer else None)
 
 
-async def add(*, session: AsyncSession, slug: str, author: User, data: schemas.NewComment) -> schemas.Comment:
-    article_id = await _article_id(session, slug)
-    cache.concerns(session, slug)
+async def add(*, uow: UnitOfWork, slug: str, author: User, data: schemas.NewComment) -> Row[Any]:
+    article_id = await _article_id(uow, slug)
     comment_id = await repository.add_comment(
-        session, article_id=article_id, author_id=author.id, body=data.body
+        uow, article_id=article_id, slug=slug, author_id=author.id, body=data.body
     )
-    metrics.count_on_commit(session, metrics.COMMENTS_CREATED)
-    row = await repository.get(session, comment_id, viewer_id=author.id)
+    uow.after_commit(metrics.COMMENTS_CREATED.inc)
+    row = await repository.get(uow, comment_id, viewer_id=author.id)
     assert row is not None
-    return _comment(row)
+    return row
 
 
-async def delete(*, session: AsyncSession, slug: str, comment_id: int, user: User) -> None:
-    article_id = await _article_id(session, slug)
+async def delete(*, uow: UnitOfWork, slug: str, comment_id: int, user: User) -> None:
+    article_id = await _article_id(uow, slug)
     # An id beyond the column's range cannot exist; asking the database would only fail.
-    row = await repository.get(session, comment_id, viewer_id=None) if 0 < comment_id <= _MAX_ID else None
+    row = await repository.get(uow, comment_id, viewer_id=None) if 0 < comment_id <= _MAX_ID else None
     if row is None or row.article_id != article_id:
         raise NotFound("comment")
     if row.author_id != user.id and not has_role(user, Role.admin):
         raise Forbidden("comment")
-    cache.concerns(session, slug)
-    await repository.delete_comment(session, comment_id)
+    await repository.delete_comment(uow, comment_id, slug=slug)

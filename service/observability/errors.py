@@ -1,30 +1,29 @@
 """Error reports to Sentry for the failures that are bugs, scrubbed of secrets and linked to their trace.
 
-Reported: exceptions that reach the client as a 500. Not reported: every 4xx (the client's mistake,
-answered on purpose), a `ConduitError` of any status (a response the code chose, such as the 503
-the session dependency raises), and database outages. An outage is an availability problem, not a
-defect: the 503 rate and `/readyz` alert on it, the error handler logs it as a warning, and reporting
-it would turn one incident into an event per failing request, each grouped by the query that hit it.
+Reported: exceptions that reach the client as a 500 (the pipeline's last-resort layer calls
+`capture`). Not reported: every 4xx (the client's mistake, answered on purpose), a response the code
+chose of any status (such as the 503 the unit of work raises), and database outages: what the app
+says is expected (`configure_sentry(..., expected=...)`). An outage is an availability problem, not
+a defect: the 503 rate and `/readyz` alert on it, the last-resort layer logs it as a warning, and
+reporting it would turn one incident into an event per failing request, each grouped by the query
+that hit it.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
+from collections.abc import Callable
 from typing import Any, cast
 
 import sentry_sdk
-from fastapi import FastAPI
 from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.types import Event, Hint
 from sentry_sdk.utils import event_from_exception
 from starlette.requests import Request
-from starlette.responses import Response
 
 from service import __version__
 from service.config import Settings
-from service.errors import ConduitError, is_database_outage
 from service.observability import tracing
 from service.observability.logging import ACCESS_LOGGER
 
@@ -54,9 +53,20 @@ _SENSITIVE_PARAM = re.compile(
 _configured: tuple[str, str, str] | None = None
 
 
-def configure_sentry(settings: Settings) -> bool:
-    """Start the process's Sentry client when a DSN is set; True when reporting is on."""
-    global _configured
+def _never(_exc: BaseException) -> bool:
+    return False
+
+
+# Failures that are answers, not bugs: never reported, whichever way they reach the SDK.
+_expected: Callable[[BaseException], bool] = _never
+
+
+def configure_sentry(settings: Settings, *, expected: Callable[[BaseException], bool] | None = None) -> bool:
+    """Start the process's Sentry client when a DSN is set; True when reporting is on. `expected`
+    says which exceptions are answers the app chose (kept from an earlier call when not given)."""
+    global _configured, _expected
+    if expected is not None:
+        _expected = expected
     release = f"inkwell@{__version__}+{settings.git_revision}"
     key = (settings.sentry_dsn or "", settings.environment, release)
     if key == _configured and sentry_sdk.get_client().is_active():
@@ -117,29 +127,15 @@ def _shutdown() -> None:
     _configured = None
 
 
-def instrument_app(app: FastAPI) -> None:
-    """Report what the app's last-resort handler answers with a 500, when reporting is on.
+def capture(request: Request, exc: BaseException) -> None:
+    """One event for an unhandled exception, with the request (scrubbed) and the caller's user id.
 
     Sentry's Starlette and FastAPI integrations would do this by wrapping every middleware and
-    endpoint of every request, which cost about an eighth of the service's throughput; the handler
-    sees exactly the exceptions worth reporting, inside the request's span, for nothing otherwise.
+    endpoint of every request, which cost about an eighth of the service's throughput; the last-resort
+    layer sees exactly the exceptions worth reporting, inside the request's span, for nothing otherwise.
     """
-    if not sentry_sdk.get_client().is_active():
-        return
-    handle = app.exception_handlers[Exception]
-
-    async def report_then_handle(request: Request, exc: Exception) -> Response:
-        capture(request, exc)
-        response = handle(request, exc)
-        return await response if inspect.isawaitable(response) else response
-
-    app.exception_handlers[Exception] = report_then_handle
-
-
-def capture(request: Request, exc: Exception) -> None:
-    """One event for an unhandled exception, with the request (scrubbed) and the caller's user id."""
     client = sentry_sdk.get_client()
-    if not client.is_active() or isinstance(exc, ConduitError) or is_database_outage(exc):
+    if not client.is_active() or _expected(exc):
         return
     event, hint = event_from_exception(
         exc, client_options=client.options, mechanism={"type": "inkwell", "handled": False}
@@ -160,7 +156,7 @@ def before_send(event: Event, hint: Hint) -> Event | None:
     """Drop what is not a bug, scrub secrets and PII, and link the event to its OpenTelemetry trace."""
     exc_info = hint.get("exc_info")
     exc = exc_info[1] if exc_info else None
-    if isinstance(exc, ConduitError) or (isinstance(exc, BaseException) and is_database_outage(exc)):
+    if isinstance(exc, BaseException) and _expected(exc):
         return None
     ids = tracing.current_trace_ids()
     if ids is not None:

@@ -8,37 +8,30 @@ third-party loggers all come out the same way.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import json
 import logging
 import re
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import FastAPI
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from service.config import Settings
-from service.observability.routes import QUIET_PATHS, RouteTemplates
+from service.observability.routes import QUIET_PATHS
 from service.observability.tracing import current_trace_ids
+
+if TYPE_CHECKING:
+    from service.observability.http import Exchange
 
 ACCESS_LOGGER = "inkwell.access"
 REDACTED = "[REDACTED]"
-# Probes and scrapes hit every few seconds: logged, but below the production level.
 
 _HANDLER_NAME = "inkwell-stdout"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-# Set on an exception the app has already answered (and logged) so uvicorn does not log it again.
-_ANSWERED = "_inkwell_answered"
 
 # Keys whose value is a secret whatever it looks like; matched anywhere in the lowercased key, so
 # access_token, x-api-key, set-cookie and password_hash are all covered.
@@ -125,14 +118,6 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
-class _SkipAnsweredErrors(logging.Filter):
-    """Drops uvicorn's "Exception in ASGI application" for errors the app has answered and logged."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not getattr(exc, _ANSWERED, False)
-
-
 def _level(name: str) -> int:
     level = logging.getLevelNamesMapping().get(name.upper())
     if level is None:
@@ -193,7 +178,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if settings.access_log else logging.CRITICAL)
 
     # Whatever uvicorn configured before the app was loaded, its lines go through our handler;
-    # its own access log is replaced by the middleware's.
+    # its own access log is replaced by ours (AccessLog).
     for name in ("uvicorn", "uvicorn.error"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
@@ -202,9 +187,6 @@ def configure_logging(settings: Settings) -> None:
     uvicorn_access.handlers.clear()
     uvicorn_access.propagate = False
     uvicorn_access.disabled = True
-    uvicorn_error = logging.getLogger("uvicorn.error")
-    if not any(isinstance(existing, _SkipAnsweredErrors) for existing in uvicorn_error.filters):
-        uvicorn_error.addFilter(_SkipAnsweredErrors())
 
     # SQLAlchemy's warnings (and everyone else's) become log lines instead of stderr text.
     logging.captureWarnings(True)
@@ -250,103 +232,41 @@ def _strip_port(hop: str) -> str:
     return hop
 
 
-class RequestContext:
-    """Pure ASGI middleware: request id in and out, bound to the request's log lines; the access line.
+class AccessLog:
+    """One access line per request, at debug for probes and scrapes (they hit every few seconds), an
+    observer of `service.observability.http`: written while the request's span is still current, so
+    it carries the trace id."""
 
-    It wraps the whole Starlette stack, outside the error middleware, so a 500 carries the header
-    and the error handler's traceback line carries the request id.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        routes: Sequence[BaseRoute],
-        trusted_proxies: TrustedProxies,
-        json_lines: bool = True,
-    ) -> None:
-        self.app = app
-        self.json_lines = json_lines
-        self.templates = RouteTemplates(routes)
-        self.proxies = trusted_proxies
+    def __init__(self, settings: Settings) -> None:
+        # Parsed now, so a malformed INKWELL_TRUSTED_PROXIES fails at startup, not on the first request.
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.json_lines = settings.log_format == "json"
         self.access = structlog.stdlib.get_logger(ACCESS_LOGGER)
         self.access_std = logging.getLogger(ACCESS_LOGGER)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def started(self, exchange: Exchange) -> None:
+        pass
+
+    def finished(self, exchange: Exchange) -> None:
+        level = logging.DEBUG if exchange.path in QUIET_PATHS else logging.INFO
+        if not self.access_std.isEnabledFor(level):
             return
-        start = time.perf_counter()
-        request_id: str | None = None
-        forwarded_for: list[bytes] = []
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _REQUEST_ID.fullmatch(candidate):
-                    request_id = candidate
-            elif name == b"x-forwarded-for":
-                forwarded_for.append(value)
-        if request_id is None:
-            request_id = uuid.uuid4().hex
-        header = (b"x-request-id", request_id.encode("latin-1"))
-        status = 500
-        sent = 0
-        completed = False
-        trace_ids: tuple[str, str] | None = None
-
-        async def send_with_request_id(message: Message) -> None:
-            nonlocal status, sent, completed, trace_ids
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-                # Inside the tracing middleware's span, unlike the access line written below.
-                trace_ids = current_trace_ids()
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-                completed = not message.get("more_body", False)
-            await send(message)
-
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.app(scope, receive, send_with_request_id)
-        except BaseException as exc:
-            if completed:
-                # Starlette re-raises what its error handler already answered and logged.
-                with contextlib.suppress(AttributeError):
-                    setattr(exc, _ANSWERED, True)
-            raise
-        finally:
-            path: str = scope["path"]
-            level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
-            if self.access_std.isEnabledFor(level):
-                self._log_access(scope, level, status, sent, start, forwarded_for, trace_ids)
-            structlog.contextvars.reset_contextvars(**tokens)
-
-    def _log_access(
-        self,
-        scope: Scope,
-        level: int,
-        status: int,
-        sent: int,
-        start: float,
-        forwarded_for: list[bytes],
-        trace_ids: tuple[str, str] | None,
-    ) -> None:
+        scope = exchange.scope
         peer = scope.get("client")
         fields: dict[str, Any] = {
-            "method": scope["method"],
-            "route": self.templates.of(scope.get("route")),
-            "path": scope["path"],
-            "status": status,
-            "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-            "bytes": sent,
-            "client": self.proxies.client(peer[0] if peer else None, forwarded_for),
+            "method": exchange.method,
+            "route": exchange.route(),
+            "path": exchange.path,
+            "status": exchange.status,
+            "duration_ms": round(exchange.duration * 1000, 2),
+            "bytes": exchange.sent,
+            "client": self.proxies.client(peer[0] if peer else None, exchange.forwarded_for),
         }
         state = scope.get("state")
         user_id = state.get("user_id") if isinstance(state, Mapping) else None
         if user_id is not None:
             fields["user_id"] = user_id
-        trace_ids = trace_ids or current_trace_ids()
+        trace_ids = current_trace_ids()
         if trace_ids is not None:
             fields["trace_id"], fields["span_id"] = trace_ids
         if self.json_lines:
@@ -367,17 +287,3 @@ class RequestContext:
             return
         log = self.access.debug if level == logging.DEBUG else self.access.info
         log("request", **fields)
-
-
-def instrument_app(app: FastAPI, settings: Settings) -> None:
-    """Puts RequestContext around the app's whole middleware stack, error handling and tracing included."""
-    build = app.build_middleware_stack
-    # Parsed now, so a malformed INKWELL_TRUSTED_PROXIES fails at startup, not on the first request.
-    trusted = TrustedProxies(settings.trusted_proxies)
-
-    def build_with_request_context() -> ASGIApp:
-        return RequestContext(
-            build(), routes=app.routes, trusted_proxies=trusted, json_lines=settings.log_format == "json"
-        )
-
-    app.build_middleware_stack = build_with_request_context  # type: ignore[method-assign]

@@ -1,7 +1,8 @@
 """Prometheus metrics: HTTP RED by route template, business events and the database, correct with
 several worker processes (prometheus_client's multiprocess mode, set up by `inkwell serve`).
 
-Every metric is defined once at import, so any number of apps in one process share them.
+Every metric is defined once at import, so any number of apps in one process share them, and the
+dashboards and rules read their names and labels from here (`dashboards/`).
 """
 
 from __future__ import annotations
@@ -10,23 +11,23 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, ExecutionContext
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.config import Settings
-from service.observability.routes import RouteTemplates
 from service.observability.tracing import current_trace_ids
+
+if TYPE_CHECKING:
+    from service.observability.http import Exchange
 
 # From a fast cache hit to the slowest request an SLO still cares about.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -44,6 +45,8 @@ HTTP_LATENCY = Histogram(
     ["method", "handler", "status"],
     buckets=LATENCY_BUCKETS,
 )
+# prometheus-fastapi-instrumentator's in-progress gauge as it ships (no labels): its names and
+# labels are ours, so dashboards written for it work (tests/observability/test_instrumentator.py).
 HTTP_IN_FLIGHT = Gauge("http_requests_inprogress", "HTTP requests being served", multiprocess_mode="livesum")
 
 REGISTRATIONS = Counter("inkwell_registrations_total", "Users registered")
@@ -92,64 +95,33 @@ for _operation in ("get", "put", "invalidate"):
     CACHE_ERRORS.labels(_operation)
 
 
-def count_on_commit(session: AsyncSession, counter: Counter) -> None:
-    """Increment `counter` once the session's transaction commits, and never if it rolls back."""
-    session.sync_session.info.setdefault("inkwell_on_commit", []).append(counter.inc)
-
-
-@event.listens_for(Session, "after_commit")
-def _run_on_commit(session: Session) -> None:
-    for callback in session.info.pop("inkwell_on_commit", []):
-        callback()
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_on_rollback(session: Session) -> None:
-    session.info.pop("inkwell_on_commit", None)
-
-
-class HttpMetricsMiddleware:
-    """RED metrics per request: in flight while it runs, then counted and timed by route template.
+class HttpMetrics:
+    """RED metrics per request, an observer of `service.observability.http`: in flight while it runs,
+    then counted and timed by route template.
 
     The names and labels are prometheus-fastapi-instrumentator's (`http_requests_total{method,
     handler, status="2xx"}`, handler "none" for unmatched paths), so dashboards written for it work.
-    Its middleware is not used: it resolves the route by scanning every route and builds Request and
-    Response objects on each request, about 5% of the service's throughput; here the route is the one
-    the router already matched.
+    Its middleware is not used: measured by `bench.metrics_layer`, it matches the path against
+    every route and builds a Request and a Response per request (see the README's Metrics section).
     """
 
-    def __init__(self, app: ASGIApp, *, templates: RouteTemplates) -> None:
-        self.app = app
-        self.templates = templates
+    def started(self, exchange: Exchange) -> None:
+        if exchange.path != "/metrics":
+            HTTP_IN_FLIGHT.inc()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/metrics":
-            await self.app(scope, receive, send)
+    def finished(self, exchange: Exchange) -> None:
+        if exchange.path == "/metrics":
             return
-        method = scope["method"]
-        HTTP_IN_FLIGHT.inc()
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            duration = time.perf_counter() - started
-            HTTP_IN_FLIGHT.dec()
-            route = scope.get("route")
-            handler = self.templates.of(route) if route is not None else UNMATCHED
-            labels = (method, handler, f"{status // 100}xx")
-            HTTP_REQUESTS.labels(*labels).inc()
-            ids = current_trace_ids(sampled_only=True)
-            # Exemplars render only in OpenMetrics, and only in single-process mode (prometheus_client
-            # keeps none in multiprocess mode); one worker per pod is the chart's default for that reason.
-            HTTP_LATENCY.labels(*labels).observe(duration, exemplar={"trace_id": ids[0]} if ids else None)
+        HTTP_IN_FLIGHT.dec()
+        handler = exchange.route() if exchange.scope.get("route") is not None else UNMATCHED
+        labels = (exchange.method, handler, f"{exchange.status // 100}xx")
+        HTTP_REQUESTS.labels(*labels).inc()
+        ids = current_trace_ids(sampled_only=True)
+        # Exemplars render only in OpenMetrics, and only in single-process mode (prometheus_client
+        # keeps none in multiprocess mode); one worker per pod is the chart's default for that reason.
+        HTTP_LATENCY.labels(*labels).observe(
+            exchange.duration, exemplar={"trace_id": ids[0]} if ids else None
+        )
 
 
 def registry_for_scrape() -> CollectorRegistry:
@@ -223,10 +195,5 @@ def _operation_of(statement: str) -> str:
     return head if head in {"SELECT", "INSERT", "UPDATE", "DELETE"} else "OTHER"
 
 
-def instrument_app(app: FastAPI, settings: Settings, engine: AsyncEngine) -> None:
-    instrument_engine(engine)
-    if not settings.metrics_enabled:
-        return
+def record_build(settings: Settings) -> None:
     BUILD_INFO.labels(__version__, settings.git_revision, platform.python_version()).set(1)
-    app.add_middleware(HttpMetricsMiddleware, templates=RouteTemplates(app.routes))
-    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -17,24 +17,21 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import __version__
 from service.config import Settings
-from service.observability.routes import QUIET_PATHS, RouteTemplates
+from service.observability.routes import QUIET_PATHS
 
 # This module imports the SDK and the instrumentations only once tracing is on, so tracing off
 # costs no import time.
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-# Probes and scrapes would otherwise be most of the traces, and tell nobody anything.
-
+    from service.observability.http import Exchange
 
 # Downward-API variables the chart sets, and the resource attributes they become.
 K8S_ATTRIBUTES = {
@@ -140,18 +137,17 @@ def shutdown_tracing(timeout_seconds: float = SHUTDOWN_TIMEOUT_SECONDS) -> None:
     flusher.join(timeout_seconds)
 
 
-def instrument_app(app: FastAPI, engine: AsyncEngine) -> None:
-    provider = _provider
-    if provider is None:
-        return
-    tracer = provider.get_tracer("inkwell.http", __version__)
-    build = app.build_middleware_stack
+def server_spans() -> ServerSpans | None:
+    """The observer that traces requests, when tracing is on in this process."""
+    if _provider is None:
+        return None
+    return ServerSpans(_provider.get_tracer("inkwell.http", __version__))
 
-    def build_with_server_span() -> ASGIApp:
-        return ServerSpanMiddleware(build(), tracer=tracer, templates=RouteTemplates(app.routes))
 
-    app.build_middleware_stack = build_with_server_span  # type: ignore[method-assign]
-    _trace_engine(engine.sync_engine, provider)
+def trace_engine(engine: AsyncEngine) -> None:
+    """One span per SQL statement of a traced request, when tracing is on in this process."""
+    if _provider is not None:
+        _trace_engine(engine.sync_engine, _provider)
 
 
 class _ScopeHeaders(Getter[dict[str, str]]):
@@ -166,8 +162,10 @@ class _ScopeHeaders(Getter[dict[str, str]]):
 _GETTER = _ScopeHeaders()
 
 
-class ServerSpanMiddleware:
-    """One SERVER span per request, named by its route template, parent taken from W3C headers.
+class ServerSpans:
+    """One SERVER span per request, named by its route template, parent taken from W3C headers: an
+    observer of `service.observability.http`. Probes and scrapes are not traced: they would be most
+    of the traces, and tell nobody anything.
 
     OpenTelemetry's FastAPI instrumentation does the same but pays, on every request and before the
     sampler has spoken, for route resolution and a dozen attributes; with a ratio sampler nine
@@ -175,14 +173,12 @@ class ServerSpanMiddleware:
     else, and a recorded one gets the same attributes.
     """
 
-    def __init__(self, app: ASGIApp, *, tracer: trace.Tracer, templates: RouteTemplates) -> None:
-        self.app = app
+    def __init__(self, tracer: trace.Tracer) -> None:
         self.tracer = tracer
-        self.templates = templates
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
-            await self.app(scope, receive, send)
+    def started(self, exchange: Exchange) -> None:
+        scope = exchange.scope
+        if exchange.path in QUIET_PATHS:
             return
         carrier = {
             name.decode("latin-1"): value.decode("latin-1")
@@ -190,42 +186,36 @@ class ServerSpanMiddleware:
             if name in (b"traceparent", b"tracestate", b"baggage")
         }
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
-        method = scope["method"]
+        method = exchange.method
         span = self.tracer.start_span(
             method, context=parent, kind=trace.SpanKind.SERVER, attributes={"http.method": method}
         )
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
-        status = 500
-        recording = span.is_recording()
+        exchange.notes["span"] = span, otel_context.attach(trace.set_span_in_context(span, parent))
 
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+    def finished(self, exchange: Exchange) -> None:
+        started = exchange.notes.get("span")
+        if started is None:
+            return
+        span, token = started
+        if span.is_recording():
+            if isinstance(exchange.error, Exception):
+                span.record_exception(exchange.error)
+            self._describe(span, exchange)
+        span.end()
+        otel_context.detach(token)
 
-        try:
-            await self.app(scope, receive, send_with_status if recording else send)
-        except Exception as exc:
-            if recording:
-                span.record_exception(exc)
-            raise
-        finally:
-            if recording:
-                self._describe(span, scope, status)
-            span.end()
-            otel_context.detach(token)
-
-    def _describe(self, span: trace.Span, scope: Scope, status: int) -> None:
-        route = self.templates.of(scope.get("route"))
-        span.update_name(f"{scope['method']} {route}")
+    def _describe(self, span: trace.Span, exchange: Exchange) -> None:
+        scope = exchange.scope
+        route = exchange.route()
+        status = exchange.status
+        span.update_name(f"{exchange.method} {route}")
         query = scope.get("query_string", b"")
         client, server = scope.get("client"), scope.get("server")
         attributes: dict[str, Any] = {
             "http.route": route,
             "http.status_code": status,
             "http.scheme": scope.get("scheme", "http"),
-            "http.target": scope["path"] + ("?" + query.decode("latin-1") if query else ""),
+            "http.target": exchange.path + ("?" + query.decode("latin-1") if query else ""),
             "http.flavor": scope.get("http_version", "1.1"),
         }
         if client:

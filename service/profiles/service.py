@@ -2,42 +2,46 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import dataclass
 
+from service.db import UnitOfWork
 from service.errors import NotFound, Unprocessable
 from service.models import User
-from service.schemas import Profile
 from service.users import repository as users
 
 
-def profile_out(user: User, *, following: bool) -> Profile:
-    return Profile(username=user.username, bio=user.bio, image=user.image, following=following)
+@dataclass(frozen=True)
+class ProfileView:
+    """A user as another sees them: whether the viewer follows them."""
+
+    user: User
+    following: bool
 
 
-async def _target(session: AsyncSession, username: str) -> User:
-    user = await users.get_by_username(session, username)
+async def _target(uow: UnitOfWork, username: str) -> User:
+    user = await users.get_by_username(uow, username)
     if user is None:
         raise NotFound("profile")
     return user
 
 
-async def get(*, session: AsyncSession, username: str, viewer: User | None) -> Profile:
-    target = await _target(session, username)
+async def get(*, uow: UnitOfWork, username: str, viewer: User | None) -> ProfileView:
+    target = await _target(uow, username)
     following = viewer is not None and await users.is_following(
-        session, follower_id=viewer.id, followee_id=target.id
+        uow, follower_id=viewer.id, followee_id=target.id
     )
-    return profile_out(target, following=following)
+    return ProfileView(target, following)
 
 
-async def follow(*, session: AsyncSession, username: str, viewer: User) -> Profile:
-    target = await _target(session, username)
+async def follow(*, uow: UnitOfWork, username: str, viewer: User) -> ProfileView:
+    target = await _target(uow, username)
     if target.id == viewer.id:
         raise Unprocessable({"profile": ["cannot follow yourself"]})
-    await users.follow(session, follower_id=viewer.id, followee_id=target.id)
-    return profile_out(target, following=True)
+    await users.follow(uow, follower_id=viewer.id, followee_id=target.id)
+    return ProfileView(target, following=True)
 
 
-async def unfollow(*, session: AsyncSession, username: str, viewer: User) -> Profile:
-    target = await _target(session, username)
-    await users.unfollow(session, follower_id=viewer.id, followee_id=target.id)
-    return profile_out(target, following=False)
+async def unfollow(*, uow: UnitOfWork, username: str, viewer: User) -> ProfileView:
+    target = await _target(uow, username)
+    await users.unfollow(uow, follower_id=viewer.id, followee_id=target.id)
+    return ProfileView(target, following=False)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 
-from service.auth.dependencies import CurrentUser, SettingsDep
-from service.db import SessionDep
-from service.errors import error_responses
+from service.dependencies import CurrentUser, SettingsDep, UnitOfWorkDep
+from service.responses import error_responses, json_response
 from service.schemas import NoNul
-from service.users import schemas, service
+from service.users import schemas, service, wire
 
 router = APIRouter(tags=["User and Authentication"])
 
@@ -28,13 +27,11 @@ def _token_of(request: Request) -> str | None:
     response_model=schemas.UserResponse,
     responses=error_responses(401, 422),
 )
-async def login(
-    body: schemas.LoginUserRequest, session: SessionDep, settings: SettingsDep
-) -> schemas.UserResponse:
+async def login(body: schemas.LoginUserRequest, uow: UnitOfWorkDep, settings: SettingsDep) -> Response:
     user = await service.authenticate(
-        session=session, settings=settings, login=body.user.email, password=body.user.password
+        uow=uow, settings=settings, login=body.user.email, password=body.user.password
     )
-    return service.user_out(settings, user)
+    return json_response(wire.user(user, token=service.issue_token(settings, user)))
 
 
 @router.post(
@@ -45,11 +42,9 @@ async def login(
     response_model=schemas.UserResponse,
     responses=error_responses(409, 422),
 )
-async def register(
-    body: schemas.NewUserRequest, session: SessionDep, settings: SettingsDep
-) -> schemas.UserResponse:
-    user = await service.register(session=session, settings=settings, data=body.user)
-    return service.user_out(settings, user)
+async def register(body: schemas.NewUserRequest, uow: UnitOfWorkDep, settings: SettingsDep) -> Response:
+    user = await service.register(uow=uow, settings=settings, data=body.user)
+    return json_response(wire.user(user, token=service.issue_token(settings, user)), status_code=201)
 
 
 @router.get(
@@ -59,8 +54,8 @@ async def register(
     response_model=schemas.UserResponse,
     responses=error_responses(401, 422),
 )
-async def current_user(request: Request, user: CurrentUser, settings: SettingsDep) -> schemas.UserResponse:
-    return service.user_out(settings, user, _token_of(request))
+async def current_user(request: Request, user: CurrentUser, settings: SettingsDep) -> Response:
+    return json_response(wire.user(user, token=_token_of(request) or service.issue_token(settings, user)))
 
 
 @router.put(
@@ -74,11 +69,11 @@ async def update_current_user(
     request: Request,
     body: schemas.UpdateUserRequest,
     user: CurrentUser,
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     settings: SettingsDep,
-) -> schemas.UserResponse:
-    user = await service.update(session=session, settings=settings, user=user, data=body.user)
-    return service.user_out(settings, user, _token_of(request))
+) -> Response:
+    user = await service.update(uow=uow, settings=settings, user=user, data=body.user)
+    return json_response(wire.user(user, token=_token_of(request) or service.issue_token(settings, user)))
 
 
 @router.post(
@@ -91,10 +86,10 @@ async def update_current_user(
 async def issue_token(
     username: Annotated[str, Form(min_length=1, max_length=254, description="Email or username"), NoNul],
     password: Annotated[str, Form(min_length=1, max_length=256), NoNul],
-    session: SessionDep,
+    uow: UnitOfWorkDep,
     settings: SettingsDep,
-) -> schemas.TokenResponse:
+) -> Response:
     user = await service.authenticate(
-        session=session, settings=settings, login=username, password=password, by_username=True
+        uow=uow, settings=settings, login=username, password=password, by_username=True
     )
-    return service.token_out(settings, user)
+    return json_response(wire.token(service.issue_token(settings, user), expires_in=settings.jwt_ttl_seconds))

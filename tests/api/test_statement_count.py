@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service import dialects
 from service.articles import repository
 from tests.factories import Account, create_article, create_comment, create_user, favorite, follow
 
@@ -150,12 +151,15 @@ async def test_listing_comments_costs_the_same_few_statements_however_many_there
 SHAPES = list(itertools.product((False, True), repeat=4))
 
 
+@pytest.mark.parametrize("dialect", [dialects.SQLITE, dialects.POSTGRESQL], ids=repr)
 @pytest.mark.parametrize("with_viewer", [False, True])
-def test_every_read_statement_stays_in_sqlalchemys_compiled_cache(with_viewer: bool) -> None:
+def test_every_read_statement_stays_in_sqlalchemys_compiled_cache(
+    with_viewer: bool, dialect: dialects.InkwellDialect
+) -> None:
     # A construct without a cache key (a custom column, say) makes SQLAlchemy compile the statement
     # again on every request: nothing fails, the list just costs half again as much CPU.
-    statements = [repository._article_query(with_viewer)]
-    statements += [repository._page_query(shape, with_viewer) for shape in SHAPES]
+    statements = [repository._article_query(dialect, with_viewer)]
+    statements += [repository._page_query(dialect, shape, with_viewer) for shape in SHAPES]
     statements += [repository._count_query(shape) for shape in SHAPES]
     for statement in statements:
         assert statement._generate_cache_key() is not None, statement

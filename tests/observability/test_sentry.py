@@ -24,10 +24,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from launch import free_port, wait_for_port
 from service import __version__
-from service.auth.dependencies import CurrentUser
 from service.config import Settings
+from service.dependencies import CurrentUser
 from service.errors import ServiceUnavailable
 from service.main import create_app
+from service.middleware import is_expected_failure
 from service.models import User
 from service.observability import errors, tracing
 from tests.conftest import on_test_transaction, test_settings
@@ -222,8 +223,8 @@ async def test_database_outages_and_chosen_503s_are_logged_not_reported(
 
 
 class _RequestSpan:
-    """Stands in for OpenTelemetry's server span: like its instrumentation, it wraps the whole built
-    middleware stack, so the app's error handler (which reports to Sentry) runs inside the span."""
+    """Stands in for OpenTelemetry's server span: outside the pipeline's last-resort layer (which
+    reports to Sentry), as the response observer's span is."""
 
     def __init__(self, app: ASGIApp, *, provider: TracerProvider, spans: list[trace.Span]) -> None:
         self.app = app
@@ -244,8 +245,7 @@ async def test_an_error_inside_a_request_span_carries_its_trace_id(
     provider = TracerProvider(shutdown_on_exit=False)
     spans: list[trace.Span] = []
     app = create_app(sentry_settings(database_url, receiver), engine=engine)
-    build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: _RequestSpan(build(), provider=provider, spans=spans)  # type: ignore[method-assign]
+    app.add_middleware(_RequestSpan, provider=provider, spans=spans)
 
     @app.get("/api/boom-in-span")
     async def boom_in_span() -> None:
@@ -366,7 +366,9 @@ def test_before_send_adds_no_trace_without_a_span(monkeypatch: pytest.MonkeyPatc
     assert event == {"message": "boom"}
 
 
-def test_before_send_drops_chosen_responses_and_outages() -> None:
+def test_before_send_drops_chosen_responses_and_outages(database_url: str) -> None:
+    # As create_app wires it: the app says which failures are answers, not bugs.
+    errors.configure_sentry(test_settings(database_url), expected=is_expected_failure)
     chosen = ServiceUnavailable("database")
     outage = OperationalError("SELECT 1", {}, ConnectionRefusedError())
     bug = KeyError("slug")
@@ -415,15 +417,24 @@ def test_scrub_removes_credentials_bodies_and_personal_data() -> None:
     }
 
 
-def test_without_a_dsn_nothing_is_initialised(database_url: str, engine: AsyncEngine) -> None:
+async def test_without_a_dsn_nothing_is_initialised(database_url: str, engine: AsyncEngine) -> None:
     settings = test_settings(database_url)
 
     assert errors.configure_sentry(settings) is False
     assert not sentry_sdk.get_client().is_active()
+    last_event = sentry_sdk.last_event_id()
     app = create_app(settings, engine=engine)
+    add_failing_routes(app)
     assert not sentry_sdk.get_client().is_active()
-    # Nothing reports: the last-resort handler is the plain one, not wrapped by errors.instrument_app.
-    assert "report_then_handle" not in app.exception_handlers[Exception].__qualname__
+    # A bug is still answered with the Conduit 500, and nothing is captured.
+    async with app_client(app) as client:
+        response = await post_boom(client)
+    assert (response.status_code, response.json()) == (
+        500,
+        {"errors": {"server": ["an unexpected error occurred"]}},
+    )
+    assert not sentry_sdk.get_client().is_active()
+    assert sentry_sdk.last_event_id() == last_event
 
 
 def test_configuring_again_with_the_same_settings_keeps_the_client(

@@ -1,18 +1,42 @@
-"""Who is calling: `CurrentUser`, `OptionalUser` and `RequireRole(...)`, declared once and reused."""
+"""What REST endpoints declare they need, as `Annotated` aliases declared once and reused: the
+settings, the request's unit of work, and who is calling (`CurrentUser`, `OptionalUser`,
+`RequireRole(...)`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from service.auth.security import InvalidToken, decode_token
-from service.config import Role, Settings
-from service.db import SessionDep
+from service.auth.roles import Role, has_role
+from service.config import Settings
+from service.db import Database, UnitOfWork
 from service.errors import Forbidden, Unauthorized
 from service.models import User
-from service.users import repository as users
+from service.users import service as users
+
+# GET and HEAD only read: their unit of work refuses writes (and on PostgreSQL runs without a
+# transaction); every other method writes, committed before the response is sent.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    database: Database = request.app.state.database
+    async with database.unit_of_work(writable=request.method not in READ_ONLY_METHODS) as uow:
+        yield uow
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# scope="function": the unit commits (or refuses) before the response is sent, so a client is never
+# told a write succeeded that did not commit, and its next read sees it.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 
 
 class ConduitTokenScheme(OAuth2PasswordBearer):
@@ -35,29 +59,15 @@ token_scheme = ConduitTokenScheme(
     description="Log in with your email (or username) and password; the token is sent as Bearer.",
 )
 
-
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TokenDep = Annotated[str | None, Depends(token_scheme)]
 
 
 async def get_optional_user(
-    request: Request, token: TokenDep, session: SessionDep, settings: SettingsDep
+    request: Request, token: TokenDep, uow: UnitOfWorkDep, settings: SettingsDep
 ) -> User | None:
     if token is None:
         return None
-    try:
-        user_id = decode_token(settings, token)
-    except InvalidToken:
-        raise Unauthorized("is invalid or expired") from None
-    user = await users.get_by_id(session, user_id)
-    if user is None or not user.is_active:
-        # A deactivated account's tokens stop working on the next request.
-        raise Unauthorized("is invalid or expired")
+    user = await users.signed_in(uow=uow, settings=settings, token=token)
     request.state.user_id = user.id
     return user
 
@@ -70,12 +80,6 @@ async def get_current_user(user: Annotated[User | None, Depends(get_optional_use
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-_RANK = {Role.viewer: 0, Role.editor: 1, Role.admin: 2}
-
-
-def has_role(user: User, role: Role) -> bool:
-    return _RANK[Role(user.role)] >= _RANK[role]
 
 
 def RequireRole(role: Role | str) -> Any:  # noqa: N802 - used like a type: Annotated[User, RequireRole("admin")]
