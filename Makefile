@@ -26,6 +26,7 @@ test: ## Run the whole suite (starts its own PostgreSQL)
 bench: ## Ratios measured side by side, by CPU per request and throughput (bench/README.md; BENCH_ARGS=--same, --baseline DIR)
 	@scripts/bootstrap.sh --bench
 	$(RUN) python -m bench.observability $(BENCH_ARGS)
+	$(RUN) python -m bench.metrics_layer $(BENCH_ARGS)
 	$(RUN) python -m bench.endpoints $(BENCH_ARGS)
 
 .PHONY: dashboards
