@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import is_outage
-from service.errors import ConduitError
+from service.errors import ConduitError, ServiceUnavailable
 from service.responses import error_response
 
 logger = logging.getLogger("service.errors")
@@ -20,6 +20,10 @@ logger = logging.getLogger("service.errors")
 def is_expected_failure(exc: BaseException) -> bool:
     """An answer the code chose (a Conduit error of any status) or a database outage: never a bug."""
     return isinstance(exc, ConduitError) or is_outage(exc)
+
+
+class _ServerError(ConduitError):
+    status_code = 500
 
 
 class UnhandledErrors:
@@ -49,24 +53,34 @@ class UnhandledErrors:
         except Exception as exc:
             if response_started:
                 raise
+            answer: ConduitError
             if isinstance(exc, ConduitError):
-                response = error_response(exc.status_code, exc.errors, exc.headers)
+                answer = exc
             elif is_outage(exc):
                 logger.warning("database unavailable: %s", type(exc).__name__)
-                response = error_response(
-                    503, {"database": ["is unavailable, retry later"]}, {"Retry-After": "1"}
-                )
+                answer = ServiceUnavailable("database")
             else:
                 self.report(Request(scope), exc)
                 logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                response = error_response(500, {"server": ["an unexpected error occurred"]})
-            await response(scope, receive, send)
+                answer = _ServerError({"server": ["an unexpected error occurred"]})
+            await _answer(answer, scope, receive, send)
 
 
 class _BodyTooLarge(HTTPException):
     # An HTTPException, so FastAPI's body reader passes it on instead of calling it unparseable.
     def __init__(self) -> None:
         super().__init__(413)
+
+
+# The rest of a refused body is not read: the connection cannot carry another request.
+_CLOSE = {"Connection": "close"}
+
+
+class BodyTooLarge(ConduitError):
+    status_code = 413
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__({"body": [f"is too large (maximum is {max_bytes} bytes)"]}, headers=_CLOSE)
 
 
 class BodySizeLimitMiddleware:
@@ -87,16 +101,14 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0:
-                    await self._reject(scope, receive, send, 400, "has an invalid Content-Length")
+                    invalid = ConduitError({"body": ["has an invalid Content-Length"]}, headers=_CLOSE)
+                    await _answer(invalid, scope, receive, send)
                     return
                 if declared > self.max_bytes:
-                    await self._reject(
-                        scope, receive, send, 413, f"is too large (maximum is {self.max_bytes} bytes)"
-                    )
+                    await _answer(BodyTooLarge(self.max_bytes), scope, receive, send)
                     return
 
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -107,19 +119,12 @@ class BodySizeLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            if response_started:
-                raise
-            await self._reject(scope, receive, send, 413, f"is too large (maximum is {self.max_bytes} bytes)")
+            # Answered by UnhandledErrors, the layer outside this one, unless a response has started.
+            raise BodyTooLarge(self.max_bytes) from None
 
-    @staticmethod
-    async def _reject(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
-        await error_response(status, {"body": [message]}, {"Connection": "close"})(scope, receive, send)
+
+async def _answer(error: ConduitError, scope: Scope, receive: Receive, send: Send) -> None:
+    await error_response(error.status_code, error.errors, error.headers)(scope, receive, send)

@@ -14,3 +14,14 @@ def timestamp(value: datetime) -> str:
 
 def profile(*, username: str, bio: str | None, image: str | None, following: bool) -> dict[str, Any]:
     return {"username": username, "bio": bio, "image": image, "following": following}
+
+
+def author(row: Any) -> dict[str, Any]:
+    """The author's profile of a row that selects it as `author_username`, `author_bio`,
+    `author_image` and `following` (an article's, a comment's)."""
+    return profile(
+        username=row.author_username,
+        bio=row.author_bio,
+        image=row.author_image,
+        following=bool(row.following),
+    )

@@ -21,12 +21,7 @@ def _list_item(row: Row[Any]) -> dict[str, Any]:
         "updatedAt": wire.timestamp(row.updated_at),
         "favorited": bool(row.favorited),
         "favoritesCount": row.favorites_count,
-        "author": wire.profile(
-            username=row.author_username,
-            bio=row.author_bio,
-            image=row.author_image,
-            following=bool(row.following),
-        ),
+        "author": wire.author(row),
     }
 
 

@@ -16,12 +16,7 @@ def _comment(row: Row[Any]) -> dict[str, Any]:
         "createdAt": wire.timestamp(row.created_at),
         "updatedAt": wire.timestamp(row.updated_at),
         "body": row.body,
-        "author": wire.profile(
-            username=row.author_username,
-            bio=row.author_bio,
-            image=row.author_image,
-            following=bool(row.following),
-        ),
+        "author": wire.author(row),
     }
 
 

@@ -78,13 +78,38 @@ async def test_a_write_through_either_door_of_a_get_fails_before_anything_reache
         assert (await uow.read.rows(select(Tag.name))).scalars().all() == []
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def fresh_database(
+    request: pytest.FixtureRequest, postgres: PostgresServer, tmp_path: Path
+) -> AsyncIterator[Database]:
+    """A migrated database of its own, PostgreSQL or SQLite, holding one user."""
+    if request.param == "postgresql":
+        url = await anyio.to_thread.run_sync(postgres.create_database, "inkwell_read_only")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'inkwell.db'}"
+        await anyio.to_thread.run_sync(upgrade, url)
+    engine = create_engine(test_settings(url))
+    try:
+        database = Database(engine)
+        async with database.unit_of_work(writable=True) as uow:
+            uow.add(User(username="reader", email="reader@example.org", password_hash="x", role="viewer"))
+        yield database
+    finally:
+        await engine.dispose()
+        if request.param == "postgresql":
+            await anyio.to_thread.run_sync(postgres.drop_database, url)
+
+
 async def change_an_entity_in_a_read(database: Database) -> None:
     async with database.unit_of_work(writable=False) as uow:
         user = (await uow.read.entities(select(User))).one()
         user.bio = "changed by a read"
 
 
-async def refuses_every_write(database: Database) -> None:
+async def test_a_read_only_unit_refuses_every_kind_of_write_on_either_database(
+    fresh_database: Database,
+) -> None:
+    database = fresh_database
     async with database.unit_of_work(writable=True) as uow:
         await uow.write(insert(Tag).values(name="kept"))
     async with database.unit_of_work(writable=False) as uow:
@@ -99,32 +124,6 @@ async def refuses_every_write(database: Database) -> None:
     async with database.unit_of_work(writable=False) as uow:
         assert (await uow.read.rows(select(Tag.name))).scalars().all() == ["kept"]
         assert (await uow.read.entities(select(User))).one().bio != "changed by a read"
-
-
-async def test_a_read_only_unit_refuses_every_kind_of_write_on_postgresql(postgres: PostgresServer) -> None:
-    url = await anyio.to_thread.run_sync(postgres.create_database, "inkwell_read_only")
-    engine = create_engine(test_settings(url))
-    try:
-        database = Database(engine)
-        async with database.unit_of_work(writable=True) as uow:
-            uow.add(User(username="reader", email="reader@example.org", password_hash="x", role="viewer"))
-        await refuses_every_write(database)
-    finally:
-        await engine.dispose()
-        await anyio.to_thread.run_sync(postgres.drop_database, url)
-
-
-async def test_a_read_only_unit_refuses_every_kind_of_write_on_sqlite(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'inkwell.db'}"
-    await anyio.to_thread.run_sync(upgrade, url)
-    engine = create_engine(test_settings(url))
-    try:
-        database = Database(engine)
-        async with database.unit_of_work(writable=True) as uow:
-            uow.add(User(username="reader", email="reader@example.org", password_hash="x", role="viewer"))
-        await refuses_every_write(database)
-    finally:
-        await engine.dispose()
 
 
 async def test_the_suites_units_of_work_refuse_writes_too(app: FastAPI) -> None:
