@@ -208,7 +208,8 @@ class Database:
         self.dialect = dialects.of(engine)
         self._hooks: list[CommitHook] = []
         self._write_sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-        read_engine = engine.execution_options(**self.dialect.read_only_options)
+        options = self.dialect.read_only_options
+        read_engine = engine.execution_options(**options) if options else engine
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
 
     def on_commit(self, hook: CommitHook) -> None:

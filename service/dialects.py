@@ -11,6 +11,7 @@ per dialect and reused (see `service.articles.repository`).
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -51,7 +52,7 @@ class _PositionedJsonList(TypeDecorator[list[str]]):
         return [item for _position, item in sorted(json.loads(value))]
 
 
-class InkwellDialect:
+class InkwellDialect(ABC):
     """What one database needs done its own way. Instances are singletons: `SQLITE`, `POSTGRESQL`."""
 
     name: ClassVar[str]
@@ -66,18 +67,19 @@ class InkwellDialect:
     def engine_options(self, url: URL) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
     def prepare(self, engine: AsyncEngine) -> None:
         """Installs the engine's connection-level behaviour (pragmas, pool checks)."""
 
+    @abstractmethod
     def insert_or_ignore(self, table: Any, *, index_elements: list[str] | None = None) -> Insert:
         """`INSERT ... ON CONFLICT DO NOTHING`: the race-free way to add a row that a concurrent
         request may be adding too (a tag, a favourite, a user)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def ordered_list(self, rows: Select[Any]) -> ColumnElement[list[str]]:
         """The values of `rows` (a correlated SELECT of position, value) in position order, as one
         column of the enclosing SELECT: a page of articles and their tags in one statement."""
-        raise NotImplementedError
 
     def is_unstorable_text(self, exc: BaseException) -> bool:
         """The driver refused text it cannot store (after input validation, the net under it)."""
