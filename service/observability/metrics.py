@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
@@ -139,7 +138,14 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 class _TimedPool:
-    """Mixin: how long each checkout waited for a connection."""
+    """Mixin: how long each checkout waited for a connection, and the pool's gauges as they stand once
+    a connection is handed out or put back.
+
+    The gauges are read here rather than in the engine's checkout and checkin events because the
+    checkin event fires before the pool takes the connection back: read there, the last request of a
+    burst left one connection "checked out", and an overflow connection that was being closed still
+    counted, until the next request came.
+    """
 
     def _do_get(self) -> Any:
         started = time.perf_counter()
@@ -147,6 +153,11 @@ class _TimedPool:
             return super()._do_get()  # type: ignore[misc]
         finally:
             DB_POOL_WAIT.observe(time.perf_counter() - started)
+            _record_pool(self)  # type: ignore[arg-type]
+
+    def _do_return_conn(self, record: Any) -> None:
+        super()._do_return_conn(record)  # type: ignore[misc]
+        _record_pool(self)  # type: ignore[arg-type]
 
 
 class TimedAsyncAdaptedQueuePool(_TimedPool, AsyncAdaptedQueuePool):
@@ -177,17 +188,12 @@ def instrument_engine(engine: AsyncEngine) -> None:
     pool = sync_engine.pool
     if isinstance(pool, QueuePool):
         DB_POOL_SIZE.set(pool.size())
-        update = _pool_gauges(pool)
-        event.listen(sync_engine, "checkout", lambda *_: update())
-        event.listen(sync_engine, "checkin", lambda *_: update())
+        _record_pool(pool)
 
 
-def _pool_gauges(pool: QueuePool) -> Callable[[], None]:
-    def update() -> None:
-        DB_POOL_CHECKED_OUT.set(pool.checkedout())
-        DB_POOL_OVERFLOW.set(max(pool.overflow(), 0))
-
-    return update
+def _record_pool(pool: QueuePool) -> None:
+    DB_POOL_CHECKED_OUT.set(pool.checkedout())
+    DB_POOL_OVERFLOW.set(max(pool.overflow(), 0))
 
 
 def _operation_of(statement: str) -> str:

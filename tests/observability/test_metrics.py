@@ -1,5 +1,6 @@
 """Prometheus metrics as a scraper sees them: route templates, not raw paths; business, database and
-build metrics; OpenMetrics with trace exemplars; exact counts across several worker processes."""
+build metrics; the pool's gauges as the pool stands; OpenMetrics with trace exemplars; exact counts
+across several worker processes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import time
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from service.observability.metrics import TimedAsyncAdaptedQueuePool, instrument_engine
 from tests.factories import create_article, create_user
 from tests.support.server import running_server, server_env
 
@@ -137,6 +141,29 @@ async def test_database_and_build_metrics_are_exported(client: httpx.AsyncClient
     labels = dict(build)
     assert set(labels) == {"version", "revision", "python_version"}
     assert re.fullmatch(r"3\.\d+\.\d+", labels["python_version"])
+
+
+def pool_gauges() -> dict[str, float | None]:
+    return {
+        name: REGISTRY.get_sample_value(f"inkwell_db_pool_{name}") for name in ("checked_out", "overflow")
+    }
+
+
+async def test_pool_gauges_read_the_pool_after_it_took_a_connection_back() -> None:
+    # SQLite in memory is enough: the pool is the same class as PostgreSQL's and no query is run.
+    engine = create_async_engine(
+        "sqlite+aiosqlite:///:memory:", poolclass=TimedAsyncAdaptedQueuePool, pool_size=2, max_overflow=2
+    )
+    instrument_engine(engine)
+    try:
+        connections = [await engine.connect() for _ in range(3)]  # awaited: each one checked out
+        assert pool_gauges() == {"checked_out": 3, "overflow": 1}
+        for connection in connections:
+            await connection.close()
+        # Read in the checkin event, this was {checked_out: 1, overflow: 1} until the next request.
+        assert pool_gauges() == {"checked_out": 0, "overflow": 0}
+    finally:
+        await engine.dispose()
 
 
 def test_latency_samples_carry_the_trace_id_as_an_exemplar() -> None:
