@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     db_pool_timeout: float = Field(10.0, gt=0)
+    # Connections all of the release's pods may hold together at the database, as the chart sized
+    # their pools for (charts/inkwell: database.maxConnections less what it reserves); only exported,
+    # for the dashboards and alerts to compare with. 0: unknown.
+    db_connection_budget: int = Field(0, ge=0)
     db_echo: bool = False
 
     secret_key: str = DEV_SECRET

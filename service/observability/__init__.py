@@ -24,6 +24,7 @@ def setup_process(settings: Settings, *, expected_failures: Callable[[BaseExcept
     errors.configure_sentry(settings, expected=expected_failures)
     if settings.metrics_enabled:
         metrics.record_build(settings)
+        metrics.record_connection_budget(settings)
 
 
 def request_observers(settings: Settings) -> list[Observer]:

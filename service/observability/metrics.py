@@ -61,6 +61,19 @@ DB_POOL_CHECKED_OUT = Gauge(
 DB_POOL_OVERFLOW = Gauge(
     "inkwell_db_pool_overflow", "Connections open beyond the pool size", multiprocess_mode="livesum"
 )
+DB_POOL_OPEN = Gauge(
+    "inkwell_db_pool_open",
+    "Connections open to the database, in use or idle in the pool: what its max_connections counts",
+    multiprocess_mode="livesum",
+)
+# The same number in every process of a release (the chart sets it), so one process's value is the
+# answer: not summed over workers as the pool's gauges are.
+DB_CONNECTION_BUDGET = Gauge(
+    "inkwell_db_connection_budget",
+    "Connections the release's pods may hold together at the database (INKWELL_DB_CONNECTION_BUDGET); "
+    "0 when unknown",
+    multiprocess_mode="max",
+)
 DB_POOL_WAIT = Histogram(
     "inkwell_db_pool_wait_seconds", "Time a request waited for a pooled connection", buckets=QUERY_BUCKETS
 )
@@ -192,8 +205,11 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 def _record_pool(pool: QueuePool) -> None:
-    DB_POOL_CHECKED_OUT.set(pool.checkedout())
+    checked_out = pool.checkedout()
+    DB_POOL_CHECKED_OUT.set(checked_out)
     DB_POOL_OVERFLOW.set(max(pool.overflow(), 0))
+    # Idle pooled connections hold a server slot as much as busy ones do.
+    DB_POOL_OPEN.set(checked_out + pool.checkedin())
 
 
 def _operation_of(statement: str) -> str:
@@ -203,3 +219,7 @@ def _operation_of(statement: str) -> str:
 
 def record_build(settings: Settings) -> None:
     BUILD_INFO.labels(__version__, settings.git_revision, platform.python_version()).set(1)
+
+
+def record_connection_budget(settings: Settings) -> None:
+    DB_CONNECTION_BUDGET.set(settings.db_connection_budget)

@@ -1,6 +1,6 @@
 """Prometheus metrics as a scraper sees them: route templates, not raw paths; business, database and
 build metrics; the pool's gauges as the pool stands; OpenMetrics with trace exemplars; exact counts
-across several worker processes."""
+across several worker processes, and a per-release value reported once."""
 
 from __future__ import annotations
 
@@ -136,6 +136,8 @@ async def test_database_and_build_metrics_are_exported(client: httpx.AsyncClient
     assert value(after, "inkwell_db_pool_size") == 20  # the test settings' pool
     assert value(after, "inkwell_db_pool_checked_out") >= 0
     assert value(after, "inkwell_db_pool_overflow") >= 0
+    assert value(after, "inkwell_db_pool_open") >= 1  # the pool keeps what it opened
+    assert ("inkwell_db_connection_budget", frozenset()) in samples(after)  # 0: the suite sets none
     assert "inkwell_db_pool_wait_seconds_count" in after
     (build,) = [ls for (n, ls), v in samples(after).items() if n == "inkwell_build_info" and v == 1]
     labels = dict(build)
@@ -145,7 +147,8 @@ async def test_database_and_build_metrics_are_exported(client: httpx.AsyncClient
 
 def pool_gauges() -> dict[str, float | None]:
     return {
-        name: REGISTRY.get_sample_value(f"inkwell_db_pool_{name}") for name in ("checked_out", "overflow")
+        name: REGISTRY.get_sample_value(f"inkwell_db_pool_{name}")
+        for name in ("checked_out", "overflow", "open")
     }
 
 
@@ -157,11 +160,12 @@ async def test_pool_gauges_read_the_pool_after_it_took_a_connection_back() -> No
     instrument_engine(engine)
     try:
         connections = [await engine.connect() for _ in range(3)]  # awaited: each one checked out
-        assert pool_gauges() == {"checked_out": 3, "overflow": 1}
+        assert pool_gauges() == {"checked_out": 3, "overflow": 1, "open": 3}
         for connection in connections:
             await connection.close()
-        # Read in the checkin event, this was {checked_out: 1, overflow: 1} until the next request.
-        assert pool_gauges() == {"checked_out": 0, "overflow": 0}
+        # The overflow connection is closed, the two pooled ones stay open and idle. Read in the
+        # checkin event, this was {checked_out: 1, overflow: 1, open: 3} until the next request.
+        assert pool_gauges() == {"checked_out": 0, "overflow": 0, "open": 2}
     finally:
         await engine.dispose()
 
@@ -211,3 +215,15 @@ def test_counts_are_exact_across_workers_and_survive_a_dead_worker() -> None:
     # Nothing is left in flight once the requests are answered (scrapes are not counted).
     assert value(scraped, "http_requests_inprogress") == 0
     assert "died; starting a new one" in server.output()
+
+
+def test_the_connection_budget_is_reported_once_however_many_workers() -> None:
+    env = server_env(INKWELL_DB_CONNECTION_BUDGET="89")
+    with running_server(env, workers=2) as server:
+        deadline = time.monotonic() + 60
+        while len(_workers_of(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_workers_of(server.process.pid)) == 2
+        scraped = httpx.get(f"{server.url}/metrics", timeout=30).text
+    # The release's number, as each worker has it: summed over the two workers it would read 178.
+    assert samples(scraped)[("inkwell_db_connection_budget", frozenset())] == 89
