@@ -41,8 +41,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = ROOT / "var" / "staging"
 NGINX_TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 INKWELL = [sys.executable, "-m", "service"]
-# The chart's values (charts/inkwell/values.yaml) that the stack copies.
-CHART = {"proxy_body_size": "1m", "timeout_seconds": 30, "db_pool_size": 10, "db_max_overflow": 10}
+# The chart's values (charts/inkwell/values.yaml) that the stack copies, and the pool sizes it derives
+# for its default two pods from the database's connection budget (as the stack runs two processes).
+CHART = {
+    "proxy_body_size": "1m",
+    "timeout_seconds": 30,
+    "db_pool_size": 10,
+    "db_max_overflow": 10,
+    "db_connection_budget": 89,
+}
 # Labels the chart's ServiceMonitor gives every series (dashboards/config.py selects on them).
 LABELS = {"app": "inkwell", "namespace": "staging", "release": "inkwell", "container": "inkwell"}
 
@@ -146,8 +153,9 @@ def _start_redis(state: Path, port: int) -> int:
 def service_env(
     database_url: str, redis_url: str, secret_key: str, extra: Mapping[str, str]
 ) -> dict[str, str]:
-    """As the chart runs the service (environment staging, its pool sizes, metrics on, tracing off
-    as its default otlpEndpoint is empty); the caller's INKWELL_/OTEL_ settings are not inherited."""
+    """As the chart runs the service (environment staging, its pool sizes and connection budget, metrics
+    on, tracing off as its default otlpEndpoint is empty); the caller's INKWELL_/OTEL_ settings are not
+    inherited."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_", "OTEL_", "PROMETHEUS_"))}
     git = ["git", "rev-parse", "--short", "HEAD"]
     revision = subprocess.run(git, capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()  # noqa: S603
@@ -160,6 +168,7 @@ def service_env(
             "INKWELL_REDIS_URL": redis_url,
             "INKWELL_DB_POOL_SIZE": str(CHART["db_pool_size"]),
             "INKWELL_DB_MAX_OVERFLOW": str(CHART["db_max_overflow"]),
+            "INKWELL_DB_CONNECTION_BUDGET": str(CHART["db_connection_budget"]),
             "INKWELL_LOG_LEVEL": "INFO",
             "INKWELL_LOG_FORMAT": "json",
             "INKWELL_METRICS_ENABLED": "true",

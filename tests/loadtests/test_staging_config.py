@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from loadtests.staging import CHART, LABELS, ROOT, nginx_config, prometheus_config
+from tests.support.helm import one, render
 
 
 def test_the_stack_copies_the_charts_current_values() -> None:
@@ -18,10 +19,21 @@ def test_the_stack_copies_the_charts_current_values() -> None:
     in_chart = {
         "proxy_body_size": values["ingress"]["proxyBodySize"],
         "timeout_seconds": values["ingress"]["timeoutSeconds"],
-        "db_pool_size": values["config"]["dbPoolSize"],
-        "db_max_overflow": values["config"]["dbMaxOverflow"],
     }
-    assert in_chart == CHART
+    assert in_chart == {key: CHART[key] for key in in_chart}
+
+
+@pytest.mark.slow  # helm, from the Kubernetes toolchain
+def test_the_stack_runs_the_pools_and_budget_the_chart_derives_for_its_default_two_pods() -> None:
+    values = yaml.safe_load((ROOT / "charts" / "inkwell" / "values.yaml").read_text())
+    assert values["replicaCount"] == 2  # as the stack runs two service processes
+    sets = {"secret.secretKey": "k" * 32, "secret.databaseUrl": "postgresql+asyncpg://x@db/inkwell"}
+    config = one(render(**sets), "ConfigMap", "-inkwell")["data"]
+    assert {
+        "db_pool_size": int(config["INKWELL_DB_POOL_SIZE"]),
+        "db_max_overflow": int(config["INKWELL_DB_MAX_OVERFLOW"]),
+        "db_connection_budget": int(config["INKWELL_DB_CONNECTION_BUDGET"]),
+    } == {key: CHART[key] for key in ("db_pool_size", "db_max_overflow", "db_connection_budget")}
 
 
 def test_nginx_config_routes_the_ingress_paths_to_every_service(tmp_path: Path) -> None:

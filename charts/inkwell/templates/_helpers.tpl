@@ -84,3 +84,60 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/part-of: inkwell
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
+
+{{/*
+A rolling update's surge, in percent of the replicas (Kubernetes rounds it up): the Deployment's
+strategy and the connection budget both read it here, so they cannot disagree.
+*/}}
+{{- define "inkwell.maxSurgePercent" -}}
+25
+{{- end }}
+
+{{/*
+The database's connection budget and the pool each service process gets from it, as JSON (read it
+with fromJson). The most pods that can exist at once are the HPA's maximum (or the fixed replica
+count) plus a rolling update's surge beside them; each runs `workers` processes, each with a pool of
+dbPoolSize connections and up to dbMaxOverflow more. The migration holds one connection (Alembic on
+a NullPool engine, service/migrations/env.py), whether the hook Job or `inkwell-ops migrate` runs
+it; reservedConnections are everyone else's. Pool sizes left unset share what remains equally among
+the processes, half kept and half overflow, at most the service's own defaults of 10 + 10 (one event
+loop has no use for more). Sizes that cannot fit fail the render, with the numbers.
+*/}}
+{{- define "inkwell.connectionBudget" -}}
+{{- $maxConnections := int .Values.database.maxConnections }}
+{{- $reserved := int .Values.database.reservedConnections }}
+{{- $migration := 1 }}
+{{- $replicasFrom := ternary "autoscaling.maxReplicas" "replicaCount" .Values.autoscaling.enabled }}
+{{- $replicas := int (ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled) }}
+{{- $surge := div (add (mul $replicas (include "inkwell.maxSurgePercent" . | int)) 99) 100 }}
+{{- $pods := add $replicas $surge }}
+{{- $workers := int .Values.workers }}
+{{- $processes := mul $pods $workers }}
+{{- $budget := sub (sub $maxConnections $reserved) $migration }}
+{{- $share := div (max $budget 0) $processes }}
+{{- $poolSet := not (kindIs "invalid" .Values.config.dbPoolSize) }}
+{{- $overflowSet := not (kindIs "invalid" .Values.config.dbMaxOverflow) }}
+{{- $pool := 0 }}
+{{- if $poolSet }}
+{{- $pool = int .Values.config.dbPoolSize }}
+{{- else }}
+{{- $overflowShare := ternary (int .Values.config.dbMaxOverflow) (div $share 2) $overflowSet }}
+{{- $pool = max 1 (min 10 (sub $share $overflowShare)) }}
+{{- end }}
+{{- $overflow := 0 }}
+{{- if $overflowSet }}
+{{- $overflow = int .Values.config.dbMaxOverflow }}
+{{- else }}
+{{- $overflow = max 0 (min 10 (sub $share $pool)) }}
+{{- end }}
+{{- $perProcess := add $pool $overflow }}
+{{- $needed := add (mul $processes $perProcess) $migration $reserved }}
+{{- if gt $needed $maxConnections }}
+{{- $advice := printf "Even one connection per process does not fit: lower %s or workers, or raise database.maxConnections (the database's max_connections, with its owners)." $replicasFrom }}
+{{- if ge $share 1 }}
+{{- $advice = printf "Lower config.dbPoolSize and config.dbMaxOverflow (or leave them unset to size them from the budget: %d connections per process here), lower %s or workers, or raise database.maxConnections (the database's max_connections, with its owners) to at least %d." $share $replicasFrom $needed }}
+{{- end }}
+{{- fail (printf "the release needs more database connections than database.maxConnections allows: %d pods (%s %d + a rolling update's surge of %d) x %d worker(s) x (config.dbPoolSize %d + config.dbMaxOverflow %d) = %d connections, + %d for the migration + %d reserved (database.reservedConnections) = %d, more than database.maxConnections %d. %s" $pods $replicasFrom $replicas $surge $workers $pool $overflow (mul $processes $perProcess) $migration $reserved $needed $maxConnections $advice) }}
+{{- end }}
+{{- dict "replicas" $replicas "replicasFrom" $replicasFrom "surge" $surge "pods" $pods "workers" $workers "pool" $pool "overflow" $overflow "connections" (mul $processes $perProcess) "budget" $budget "migration" $migration "reserved" $reserved "maxConnections" $maxConnections | toJson }}
+{{- end }}
