@@ -172,7 +172,8 @@ def dependencies(config: Config = CONFIG) -> models.Dashboard:
         config,
         "dependencies",
         "Inkwell / Dependencies",
-        "The database as Inkwell sees it: connection pool saturation and waits, query latency.",
+        "The database as Inkwell sees it: connection pool saturation, waits and connections against the "
+        "budget, query latency.",
         variables=scope_variables(config),
         rows=[
             ("Connection pool", pool(config)),
@@ -200,6 +201,23 @@ def pool(config: Config) -> list[Panel]:
                 (q.total(series.DB_POOL_CHECKED_OUT, here), "in use"),
                 (q.total(series.DB_POOL_OVERFLOW, here), "overflow"),
                 (q.total(series.DB_POOL_SIZE, here), "pool size"),
+            ],
+            unit="short",
+        ),
+        graph(
+            "Connections against the budget",
+            "Connections open to the database (in use or idle in a pool: what its max_connections "
+            "counts) per pod and over all pods, those in use, and the budget the chart sized the pools "
+            "for (database.maxConnections less the reserved and the migration's). The budget holds "
+            "at the HPA's maximum plus a rollout's surge; InkwellDatabaseConnectionBudget fires past "
+            f"{config.connection_budget_warning:.0%} of it. No budget line: the release does not set "
+            "INKWELL_DB_CONNECTION_BUDGET.",
+            [
+                (q.connection_budget(here), "budget"),
+                (q.connection_budget_warning(config, here), "alert threshold"),
+                (q.open_connections(here), "open, all pods"),
+                (q.total(series.DB_POOL_CHECKED_OUT, here), "in use, all pods"),
+                (q.open_connections(here, by=["pod"]), "open {{pod}}"),
             ],
             unit="short",
         ),

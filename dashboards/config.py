@@ -54,6 +54,9 @@ class Config:
     restarts_window: str = "30m"
     hpa_at_max_for: str = "15m"
     pool_exhausted_for: str = "5m"
+    # A share of the connections the chart sized the release's pools for (INKWELL_DB_CONNECTION_BUDGET).
+    connection_budget_warning: float = 0.8
+    connection_budget_for: str = "5m"
 
     runbook_base_url: str = "https://github.com/inkwell-dev/inkwell/blob/main/docs/runbooks"
     dashboard_uid_prefix: str = "inkwell"

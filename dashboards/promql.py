@@ -83,6 +83,10 @@ def group_by(query: Query, *by: str) -> Query:
     return _aggregate("group", query, by)
 
 
+def max_by(query: Query, *by: str) -> Query:
+    return _aggregate("max", query, by)
+
+
 def topk(k: int, query: Query) -> Query:
     return Query(f"topk({k}, {query})", query.labels)
 

@@ -16,6 +16,7 @@ from dashboards.promql import (
     histogram_quantile,
     increase,
     last_over_time,
+    max_by,
     on,
     rate,
     ratio,
@@ -241,6 +242,34 @@ def pool_exhausted(config: Config) -> Query:
     size = series.DB_POOL_SIZE(*service(config))
     capacity = sum_by(Query(f"{size} > 0", size.labels), *by)
     return Query(f"{checked_out}\n>= {capacity}", checked_out.labels)
+
+
+def open_connections(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
+    """Connections open to the database, in use or idle: what its max_connections counts."""
+    return total(series.DB_POOL_OPEN, matchers, by=by)
+
+
+def connection_budget(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
+    """The connections the release's pods may hold together, as each of them reports it; none while it
+    is unknown (0: not set by the chart)."""
+    budget = series.DB_CONNECTION_BUDGET(*matchers)
+    return max_by(Query(f"{budget} > 0", budget.labels), *by)
+
+
+def connection_budget_used(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
+    """The share of the connection budget the release's pods hold open."""
+    return ratio(open_connections(matchers, by=by), connection_budget(matchers, by=by))
+
+
+def connection_budget_warning(config: Config, matchers: Matchers) -> Query:
+    """Where InkwellDatabaseConnectionBudget starts counting."""
+    budget = connection_budget(matchers)
+    return Query(f"{config.connection_budget_warning:g} * {budget}", budget.labels)
+
+
+def connection_budget_running_out(config: Config) -> Query:
+    used = connection_budget_used(service(config), by=config.group_by)
+    return Query(f"{used}\n> {config.connection_budget_warning:g}", used.labels)
 
 
 def pool_wait_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:

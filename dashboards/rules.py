@@ -177,5 +177,16 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             f"{{{{ $labels.pod }}}} ({where}) has had {{{{ $value }}}} connections checked out, all of its pool, "
             f"for {config.pool_exhausted_for}: requests queue for a connection or open overflow ones.",
         ),
+        alert(
+            config,
+            "InkwellDatabaseConnectionBudget",
+            q.connection_budget_running_out(config),
+            config.connection_budget_for,
+            "warning",
+            "Inkwell's pods hold most of the database connections budgeted for them.",
+            f"{where} has held {{{{ $value | humanizePercentage }}}} of its database connection budget "
+            f"(INKWELL_DB_CONNECTION_BUDGET) open for {config.connection_budget_for}: past all of it the "
+            "release takes the connections reserved for others, then PostgreSQL refuses new ones.",
+        ),
     ]
     return [{"name": "inkwell.slo.alerts", "rules": slo_alerts}, {"name": "inkwell.alerts", "rules": others}]

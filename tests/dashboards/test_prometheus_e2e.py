@@ -56,7 +56,11 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         with otlp_http_receiver() as receiver:
             env = server_env(
-                url, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY="200"
+                url,
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                OTEL_BSP_SCHEDULE_DELAY="200",
+                # As the chart's ConfigMap sets it, so the budget's panel and alert have one to read.
+                INKWELL_DB_CONNECTION_BUDGET="89",
             )
             with (
                 running_server(env) as server,

@@ -55,6 +55,7 @@ def test_the_catalogue_reads_the_metrics_the_service_promises() -> None:
         *("HTTP_REQUESTS", "HTTP_LATENCY", "HTTP_IN_FLIGHT", "BUILD_INFO"),
         *("REGISTRATIONS", "LOGINS", "LOGIN_FAILURES", "ARTICLES_PUBLISHED", "COMMENTS_CREATED"),
         *("DB_POOL_SIZE", "DB_POOL_CHECKED_OUT", "DB_POOL_OVERFLOW", "DB_POOL_WAIT", "DB_QUERY_DURATION"),
+        *("DB_POOL_OPEN", "DB_CONNECTION_BUDGET"),
         *("CACHE_LOOKUPS", "CACHE_ERRORS"),
     }
     assert set(CATALOGUED) == promised
