@@ -266,8 +266,9 @@ class Database:
         if self.dialect.is_unstorable_text(exc):
             # Input validation refuses NUL characters; this is the net under anything it missed.
             return Unprocessable({"request": ["contains characters that cannot be stored"]})
-        if isinstance(exc, IntegrityError):
+        if isinstance(exc, IntegrityError) or self.dialect.is_write_conflict(exc):
             # A concurrent request changed the same rows (deleted the article being favourited,
-            # took the slug being set): nothing was written, and trying again is safe.
+            # took the slug being set, locked them first): nothing was written, and trying again
+            # is safe.
             return Conflict({"request": ["conflicts with a concurrent change; retry"]})
         return None

@@ -85,6 +85,11 @@ class InkwellDialect(ABC):
         """The driver refused text it cannot store (after input validation, the net under it)."""
         return False
 
+    def is_write_conflict(self, exc: BaseException) -> bool:
+        """The database gave up this transaction for a concurrent one (a deadlock between their
+        row locks, a serialization failure): nothing was written, and trying again is safe."""
+        return False
+
 
 class _SQLite(InkwellDialect):
     name = "sqlite"
@@ -132,6 +137,8 @@ class _PostgreSQL(InkwellDialect):
     read_only_options = {"isolation_level": "AUTOCOMMIT"}
     # character_not_in_repertoire, untranslatable_character
     _UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+    # serialization_failure, deadlock_detected
+    _WRITE_CONFLICTS = frozenset({"40001", "40P01"})
 
     def prepare(self, engine: AsyncEngine) -> None:
         """Hands out no pooled connection the server has closed, without a round trip per request.
@@ -161,6 +168,11 @@ class _PostgreSQL(InkwellDialect):
 
     def is_unstorable_text(self, exc: BaseException) -> bool:
         return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in self._UNSTORABLE_TEXT
+
+    def is_write_conflict(self, exc: BaseException) -> bool:
+        # The triggers of migration 0002 lock tags' and users' rows in one order (tag ids sorted,
+        # the count of all articles deferred to the commit); this is the net under that order.
+        return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in self._WRITE_CONFLICTS
 
 
 SQLITE = _SQLite()

@@ -159,7 +159,14 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
 
             for article in articles:
                 for position, tag in enumerate(rng.sample(tags, rng.randint(1, 4))):
-                    uow.add(ArticleTag(article_id=article.id, tag_id=tag.id, position=position))
+                    uow.add(
+                        ArticleTag(
+                            article_id=article.id,
+                            tag_id=tag.id,
+                            position=position,
+                            article_created_at=article.created_at,
+                        )
+                    )
             for i in range(size.comments):
                 article = articles[rng.randrange(size.articles)]
                 when = article.created_at + timedelta(hours=1, minutes=i)
@@ -175,7 +182,14 @@ async def run_seed(settings: Settings, *, size: SeedSize, seed: int, password: s
             for user_index, article_index in _pairs(
                 rng, size.favorites, size.users, size.articles, distinct=False
             ):
-                uow.add(Favorite(user_id=users[user_index].id, article_id=articles[article_index].id))
+                article = articles[article_index]
+                uow.add(
+                    Favorite(
+                        user_id=users[user_index].id,
+                        article_id=article.id,
+                        article_created_at=article.created_at,
+                    )
+                )
             for follower, followee in _pairs(rng, size.follows, size.users, size.users, distinct=True):
                 uow.add(Follow(follower_id=users[follower].id, followee_id=users[followee].id))
             await uow.save()

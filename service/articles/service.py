@@ -67,7 +67,7 @@ async def get(*, uow: UnitOfWork, slug: str, viewer: User | None) -> Row[Any]:
 
 async def create(*, uow: UnitOfWork, author: User, data: schemas.NewArticle) -> Row[Any]:
     for slug in _slug_candidates(data.title):
-        article_id = await repository.add_article(
+        added = await repository.add_article(
             uow,
             slug=slug,
             title=data.title,
@@ -75,8 +75,8 @@ async def create(*, uow: UnitOfWork, author: User, data: schemas.NewArticle) -> 
             body=data.body,
             author_id=author.id,
         )
-        if article_id is not None:
-            await repository.set_tags(uow, article_id, data.tag_list, slug=slug)
+        if added is not None:
+            await repository.set_tags(uow, added.id, data.tag_list, slug=slug, created_at=added.created_at)
             uow.after_commit(metrics.ARTICLES_PUBLISHED.inc)
             return await get(uow=uow, slug=slug, viewer=author)
     raise RuntimeError("could not find a free slug")  # pragma: no cover - 2**24 suffixes, five tries
@@ -109,7 +109,7 @@ async def update(*, uow: UnitOfWork, slug: str, user: User, data: schemas.Update
         else:  # pragma: no cover - see create()
             raise RuntimeError("could not find a free slug")
     if tags is not None:
-        await repository.set_tags(uow, found.id, tags, slug=new_slug)
+        await repository.set_tags(uow, found.id, tags, slug=new_slug, created_at=found.created_at)
     return await get(uow=uow, slug=new_slug, viewer=user)
 
 
@@ -120,13 +120,10 @@ async def delete(*, uow: UnitOfWork, slug: str, user: User) -> None:
 
 async def favorite(*, uow: UnitOfWork, slug: str, user: User, on: bool) -> Row[Any]:
     # The change finds the article by its slug itself; reading it back answers 404 when there is none.
-    if on:
-        await repository.favorite(uow, user_id=user.id, slug=slug)
-    else:
-        await repository.unfavorite(uow, user_id=user.id, slug=slug)
+    await repository.favorite(uow, user_id=user.id, slug=slug, on=on)
     return await get(uow=uow, slug=slug, viewer=user)
 
 
 async def tags(*, uow: UnitOfWork) -> list[str]:
-    """Every tag some article carries, the most used first."""
+    """The tags articles carry, the most used first (capped for very large sites: docs/scale.md)."""
     return await repository.tags_in_use(uow)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, false, insert, select
+from sqlalchemy import Integer, Row, Select, bindparam, delete, exists, false, insert, select
 
 from service.db import UnitOfWork
 from service.models import Comment, Follow, User
 from service.models.base import utcnow
 
 
-def _select(viewer_id: int | None) -> Any:
+def _select(viewer_id: int | None) -> Select[Any]:
     following: Any = (
         false()
         if viewer_id is None
@@ -32,13 +32,22 @@ def _select(viewer_id: int | None) -> Any:
     ).join(User, User.id == Comment.author_id)
 
 
-async def for_article(uow: UnitOfWork, article_id: int, *, viewer_id: int | None) -> Sequence[Row[Any]]:
-    query = (
+def _page(viewer_id: int | None) -> Select[Any]:
+    """A page of an article's comments, newest first, in the order of their index."""
+    return (
         _select(viewer_id)
-        .where(Comment.article_id == article_id)
+        .where(Comment.article_id == bindparam("article_id", type_=Integer))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
-    return (await uow.read.rows(query)).all()
+
+
+async def for_article(
+    uow: UnitOfWork, article_id: int, *, viewer_id: int | None, limit: int, offset: int
+) -> Sequence[Row[Any]]:
+    params = {"article_id": article_id, "limit": limit, "offset": offset}
+    return (await uow.read.rows(_page(viewer_id), params)).all()
 
 
 async def get(uow: UnitOfWork, comment_id: int, *, viewer_id: int | None) -> Row[Any] | None:

@@ -25,10 +25,14 @@ async def _article_id(uow: UnitOfWork, slug: str) -> int:
     return int(found.id)
 
 
-async def list_for(*, uow: UnitOfWork, slug: str, viewer: User | None) -> Sequence[Row[Any]]:
-    """The article's comments, newest first, with their authors as the viewer sees them."""
+async def list_for(
+    *, uow: UnitOfWork, slug: str, viewer: User | None, limit: int, offset: int
+) -> Sequence[Row[Any]]:
+    """A page of the article's comments, newest first, with their authors as the viewer sees them."""
     article_id = await _article_id(uow, slug)
-    return await repository.for_article(uow, article_id, viewer_id=viewer.id if viewer else None)
+    return await repository.for_article(
+        uow, article_id, viewer_id=viewer.id if viewer else None, limit=limit, offset=offset
+    )
 
 
 async def add(*, uow: UnitOfWork, slug: str, author: User, data: schemas.NewComment) -> Row[Any]:

@@ -16,4 +16,5 @@ class Comment(TimestampMixin, Base):
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
-    __table_args__ = (Index("ix_comments_article_id_created_at", "article_id", "created_at"),)
+    # An article's comments are read newest first, a page at a time, in this index's order.
+    __table_args__ = (Index("ix_comments_article_id_created_at_id", "article_id", "created_at", "id"),)

@@ -19,6 +19,9 @@ class User(TimestampMixin, Base):
     image: Mapped[str | None] = mapped_column(String(2048))
     role: Mapped[str] = mapped_column(String(16), default="editor")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The `articlesCount` of `?author=` and `?favorited=` lists (trigger-kept, see models.articles).
+    articles_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    favorites_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="role"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.comments.endpoints import MAX_COMMENTS
 from service.models import Comment
 from tests.factories import Account, create_article, create_comment, create_user, follow
 
@@ -248,3 +250,72 @@ async def test_comments_are_deleted_with_their_article(client: httpx.AsyncClient
     assert reborn["slug"] == doomed["slug"]
     assert await list_comments(client, reborn["slug"]) == []
     assert (await db.execute(select(func.count()).select_from(Comment))).scalar_one() == 1
+
+
+async def test_comments_come_a_page_at_a_time_with_limit_and_offset(client: httpx.AsyncClient) -> None:
+    author = await create_user(client)
+    article = await create_article(client, author)
+    for i in range(5):
+        await create_comment(client, author, article["slug"], f"comment {i}")
+    newest_first = [f"comment {i}" for i in reversed(range(5))]
+    pages = [
+        await client.get(f"/api/articles/{article['slug']}/comments", params={"limit": 2, "offset": offset})
+        for offset in (0, 2, 4, 6)
+    ]
+    assert [[c["body"] for c in page.json()["comments"]] for page in pages] == [
+        newest_first[0:2],
+        newest_first[2:4],
+        newest_first[4:],
+        [],
+    ]
+    assert [c["body"] for c in await list_comments(client, article["slug"])] == newest_first
+
+
+async def test_without_a_limit_one_response_carries_the_newest_comments_up_to_the_cap(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    author = await create_user(client)
+    article = await create_article(client, author)
+    first = await create_comment(client, author, article["slug"], "the oldest")
+    article_id, author_id = (
+        await db.execute(select(Comment.article_id, Comment.author_id).where(Comment.id == first["id"]))
+    ).one()
+    stored = await db.execute(select(Comment.created_at).where(Comment.id == first["id"]))
+    oldest = stored.scalar_one()
+    db.add_all(
+        Comment(
+            body=f"later {i}",
+            article_id=article_id,
+            author_id=author_id,
+            created_at=oldest + timedelta(seconds=i + 1),
+            updated_at=oldest + timedelta(seconds=i + 1),
+        )
+        for i in range(MAX_COMMENTS)
+    )
+    await db.commit()
+    listed = await list_comments(client, article["slug"])
+    assert len(listed) == MAX_COMMENTS
+    assert listed[0]["body"] == f"later {MAX_COMMENTS - 1}"
+    assert "the oldest" not in {c["body"] for c in listed}
+    rest = await client.get(f"/api/articles/{article['slug']}/comments", params={"offset": MAX_COMMENTS})
+    assert [c["body"] for c in rest.json()["comments"]] == ["the oldest"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": MAX_COMMENTS + 1}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"offset": 2**31}, "offset"),
+    ],
+)
+async def test_a_bad_comments_page_is_422_naming_the_parameter(
+    client: httpx.AsyncClient, params: dict[str, object], field: str
+) -> None:
+    author = await create_user(client)
+    article = await create_article(client, author)
+    response = await client.get(f"/api/articles/{article['slug']}/comments", params=params)
+    assert response.status_code == 422
+    assert list(response.json()["errors"]) == [field]

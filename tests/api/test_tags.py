@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from service.articles import repository
 from tests.factories import create_article, create_user
 
 pytestmark = pytest.mark.anyio
@@ -76,3 +77,30 @@ async def test_tag_counts_follow_updates(client: httpx.AsyncClient) -> None:
         )
         assert response.status_code == 200
     assert await get_tags(client) == ["alpha", "beta"]
+
+
+async def test_a_tag_just_used_is_listed_even_when_the_list_is_capped(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A very large site lists its most used tags and, beside them, those used most recently.
+    monkeypatch.setattr(repository, "TAGS_MOST_USED", 2)
+    monkeypatch.setattr(repository, "TAGS_RECENTLY_USED", 1)
+    jake = await create_user(client)
+    for _ in range(3):
+        await create_article(client, jake, tags=["first", "second", "third"])
+    await create_article(client, jake, tags=["first", "second"])
+    # `third`, less used and not the latest, is over the cap.
+    assert await get_tags(client) == ["first", "second"]
+    await create_article(client, jake, tags=["brand-new"])
+    assert await get_tags(client) == ["first", "second", "brand-new"]
+
+
+async def test_tags_are_listed_from_their_counts_without_reading_article_tags(
+    client: httpx.AsyncClient, statements: list[str]
+) -> None:
+    jake = await create_user(client)
+    await create_article(client, jake, tags=["counted"])
+    statements.clear()
+    assert await get_tags(client) == ["counted"]
+    assert statements
+    assert not any("article_tags" in statement for statement in statements)

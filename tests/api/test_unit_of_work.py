@@ -3,14 +3,18 @@ around its commit run once, in order, and never for a write that rolled back."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.articles import repository as articles
 from service.db import Database, UnitOfWork
-from service.errors import ServiceUnavailable
+from service.errors import Conflict, ServiceUnavailable
 from service.models import Tag
 from service.users import repository as users
 from tests.factories import create_article, create_user
@@ -117,7 +121,7 @@ async def test_repositories_record_which_articles_each_write_touched(
         found = await articles.find_for_edit(uow, slug)
         assert found is not None
         await articles.update_fields(uow, found.id, slug=slug, values={"slug": "renamed", "title": "Renamed"})
-        await articles.set_tags(uow, found.id, ["new"], slug="renamed")
+        await articles.set_tags(uow, found.id, ["new"], slug="renamed", created_at=found.created_at)
         changes = dict(uow.changes.items())
     assert changes == {
         "articles": frozenset({slug, "renamed"}),
@@ -142,3 +146,31 @@ async def test_entities_changed_without_saving_are_written_and_recorded_at_the_c
         user = await users.get_by_username(uow, account.username)
         assert user is not None
         assert user.bio == "set, never saved explicitly"
+
+
+async def test_a_deadlock_with_a_concurrent_transaction_is_a_409_to_retry(engine: AsyncEngine) -> None:
+    """Two transactions that lock two rows in opposite orders: PostgreSQL gives one up (40P01)."""
+    table = f"deadlock_probe_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as setup:
+        await setup.execute(text(f"CREATE TABLE {table} (id int PRIMARY KEY, n int)"))
+        await setup.execute(text(f"INSERT INTO {table} VALUES (1, 0), (2, 0)"))
+    database = Database(engine)
+    probe = Table(table, MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer))
+
+    async def lock(first: int, second: int, started: asyncio.Event, other: asyncio.Event) -> None:
+        async with database.unit_of_work(writable=True) as uow:
+            await uow.write(update(probe).where(probe.c.id == first).values(n=probe.c.n + 1))
+            started.set()
+            await other.wait()
+            await uow.write(update(probe).where(probe.c.id == second).values(n=probe.c.n + 1))
+
+    try:
+        one, two = asyncio.Event(), asyncio.Event()
+        results = await asyncio.gather(lock(1, 2, one, two), lock(2, 1, two, one), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, Exception)]
+        assert len(failures) == 1
+        assert isinstance(failures[0], Conflict)
+        assert failures[0].errors == {"request": ["conflicts with a concurrent change; retry"]}
+    finally:
+        async with engine.begin() as cleanup:
+            await cleanup.execute(text(f"DROP TABLE {table}"))

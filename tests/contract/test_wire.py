@@ -69,7 +69,7 @@ async def mapped(
     """Each mapper's output for real domain objects, as the reader sees them."""
     author, reader = await user(uow, author_name), await user(uow, reader_name)
     page = await articles.list_articles(uow=uow, filters=ArticleFilter(), viewer=reader, limit=20, offset=0)
-    comment_rows = await comments.list_for(uow=uow, slug=slug, viewer=reader)
+    comment_rows = await comments.list_for(uow=uow, slug=slug, viewer=reader, limit=20, offset=0)
     admin_page = await admin.list_users(uow=uow, limit=10, offset=0)
     return {
         article_wire.article: (

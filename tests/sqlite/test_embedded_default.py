@@ -26,7 +26,7 @@ from tests.support.asgi import asgi_client
 pytestmark = [pytest.mark.anyio, pytest.mark.sqlite]
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-TABLES = {"users", "follows", "articles", "tags", "article_tags", "favorites", "comments"}
+TABLES = {"users", "follows", "articles", "tags", "article_tags", "favorites", "comments", "counters"}
 PROFILE_KEYS = {"username", "bio", "image", "following"}
 LIST_ITEM_KEYS = {
     "slug",
