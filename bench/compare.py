@@ -23,7 +23,7 @@ from pathlib import Path
 
 import launch
 from bench.cputime import SOURCE, cores_busy, descendants, snapshot, spent, spent_by_stat
-from bench.stack import INKWELL, ROOT, Stack, affinity, cpu_set, wrk
+from bench.stack import INKWELL, ROOT, NoRequests, Stack, affinity, cpu_set, wrk
 
 # After wrk stops, the server finishes the requests in flight and what they queued (log lines,
 # spans); 0.1 s holds it, and costs under 2% of a 2-second round.
@@ -317,7 +317,9 @@ def measure(
 
     if opts.warmup > 0:
         for e, v in schedule(list(by_name), serving, 0):
-            one(by_name[e], running[v], opts.warmup)
+            # A warm-up that completes nothing (a slow endpoint on a cold cache) has still warmed up.
+            with contextlib.suppress(NoRequests):
+                one(by_name[e], running[v], opts.warmup)
     samples: Samples = {}
     for round_number in rounds:
         for e, v in schedule(list(by_name), serving, round_number):
