@@ -42,10 +42,14 @@ def as_owner(argv: Sequence[str]) -> list[str]:
     return ["runuser", "-u", user, "--", *argv] if user else list(argv)
 
 
-def start(root: Path, *, port: int, user: str, password: str) -> Path:
+# Connections for two servers' pools with their overflow, and more.
+MAX_CONNECTIONS = 200
+
+
+def start(root: Path, *, port: int, user: str, password: str, max_connections: int = MAX_CONNECTIONS) -> Path:
     """Creates a cluster in <root>/data whose superuser `user` logs in with `password`, starts it on
-    `port` (its socket in `root`, its log in <root>/postgres.log) and returns once it accepts
-    connections. Returns the data directory, which stop() takes."""
+    `port` (its socket in `root`, its log in <root>/postgres.log) accepting up to `max_connections`
+    sessions, and returns once it accepts connections. Returns the data directory, which stop() takes."""
     programs, datadir = bindir(), root / "data"
     pwfile = root / "pwfile"
     pwfile.write_text(password)
@@ -62,10 +66,10 @@ def start(root: Path, *, port: int, user: str, password: str) -> Path:
         )  # fmt: skip
     finally:
         pwfile.unlink()
-    # Throwaway data: durability off; connections for two servers' pools with their overflow, and more.
+    # Throwaway data: durability off.
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=200"
+        f"-c full_page_writes=off -c max_connections={max_connections}"
     )
     log = root / "postgres.log"
     try:

@@ -2,6 +2,8 @@
 # Installs what `make run` and `make test` need on a fresh machine, and nothing twice:
 # uv (pinned, in .tools/), the locked virtualenv, and with --test (or --bench, --staging, --preview)
 # the Debian packages the suite (or the benchmarks, the staging stack, the dashboards' preview) starts.
+# PgBouncer is Debian's (1.18 on bookworm, without prepared statements in transaction pooling: the
+# service's INKWELL_DATABASE_POOLER=pgbouncer is made for that, docs/connections.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,16 +21,19 @@ fi
 
 missing=()
 has_nginx() { [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null; }
+has_pgbouncer() { [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null; }
 if [ "${1:-}" = "--preview" ]; then
   command -v prometheus >/dev/null || missing+=(prometheus)
 elif [ "${1:-}" = "--staging" ]; then
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+  has_pgbouncer || missing+=(pgbouncer)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v prometheus >/dev/null || missing+=(prometheus)
   has_nginx || missing+=(nginx)
 elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+  has_pgbouncer || missing+=(pgbouncer)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v ps >/dev/null || missing+=(procps)
   if [ "${1:-}" = "--test" ] && ! command -v go >/dev/null; then

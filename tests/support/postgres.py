@@ -34,11 +34,17 @@ class PostgresCluster:
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[PostgresCluster]:
+def postgres_cluster(*, max_connections: int = pg.MAX_CONNECTIONS) -> Iterator[PostgresCluster]:
     root = Path(tempfile.mkdtemp(prefix="inkwell-pg-"))
     cluster = PostgresCluster(datadir=root / "data", port=free_port())
     try:
-        pg.start(root, port=cluster.port, user=cluster.user, password=cluster.password)
+        pg.start(
+            root,
+            port=cluster.port,
+            user=cluster.user,
+            password=cluster.password,
+            max_connections=max_connections,
+        )
         yield cluster
     finally:
         pg.stop(cluster.datadir, mode="immediate")
