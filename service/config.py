@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.auth.roles import Role
+from service.dialects import Pooler
 
 DEV_SECRET = "inkwell-development-secret-do-not-use-in-production"  # noqa: S105 - refused outside development
 
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///var/inkwell.db"
+    # `pgbouncer`: the URL names a PgBouncer in transaction mode in front of PostgreSQL
+    # (docs/connections.md); the pool below is then of connections to it.
+    database_pooler: Pooler = Pooler.none
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     db_pool_timeout: float = Field(10.0, gt=0)
@@ -84,6 +88,14 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _refuse_a_pooler_without_postgresql(self) -> Settings:
+        if self.database_pooler is not Pooler.none and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                f"INKWELL_DATABASE_POOLER={self.database_pooler} needs a PostgreSQL INKWELL_DATABASE_URL"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_development_secret(self) -> Settings:

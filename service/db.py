@@ -44,7 +44,10 @@ Entity = TypeVar("Entity")
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
     url = make_url(settings.database_url)
     dialect = dialects.of(url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, **dialect.engine_options(url)}
+    kwargs: dict[str, Any] = {
+        "echo": settings.db_echo,
+        **dialect.engine_options(url, pooler=settings.database_pooler),
+    }
     if null_pool:
         kwargs["poolclass"] = NullPool
     elif dialect.pooled:

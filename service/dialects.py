@@ -2,10 +2,10 @@
 (staging and production), behind one small interface, so no repository names a database.
 
 A `Dialect` answers the few questions the rest of the code would otherwise ask by dialect name:
-how to open and prepare an engine, how read-only work runs, how to add a row that a concurrent
-request may be adding too, how to return an ordered list of values as one column, and which
-driver errors mean the text could not be stored. Statements built with a dialect are built once
-per dialect and reused (see `service.articles.repository`).
+how to open and prepare an engine (directly, or through a pooler such as PgBouncer), how read-only
+work runs, how to add a row that a concurrent request may be adding too, how to return an ordered
+list of values as one column, and which driver errors mean the text could not be stored.
+Statements built with a dialect are built once per dialect and reused (see `service.articles.repository`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -24,6 +25,15 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement, Insert, Select
 from sqlalchemy.types import TypeEngine
+
+
+class Pooler(StrEnum):
+    """What stands between the service and its database."""
+
+    none = "none"
+    # PgBouncer in transaction mode: each transaction (or statement outside one) may run on another
+    # server connection, so nothing may rely on what an earlier one left on its connection.
+    pgbouncer = "pgbouncer"
 
 
 class _AwareOnSQLite(TypeDecorator[datetime]):
@@ -64,7 +74,10 @@ class InkwellDialect(ABC):
     def __repr__(self) -> str:
         return f"<dialect {self.name}>"
 
-    def engine_options(self, url: URL) -> dict[str, Any]:
+    def engine_options(self, url: URL, *, pooler: Pooler = Pooler.none) -> dict[str, Any]:
+        """create_async_engine's arguments for this database, reached directly or through `pooler`."""
+        if pooler is not Pooler.none:
+            raise ValueError(f"{self.name} is not reached through a pooler ({pooler})")
         return {}
 
     @abstractmethod
@@ -95,7 +108,8 @@ class _SQLite(InkwellDialect):
     name = "sqlite"
     pooled = False
 
-    def engine_options(self, url: URL) -> dict[str, Any]:
+    def engine_options(self, url: URL, *, pooler: Pooler = Pooler.none) -> dict[str, Any]:
+        super().engine_options(url, pooler=pooler)
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         return {"connect_args": {"timeout": 30}}
@@ -140,6 +154,28 @@ class _PostgreSQL(InkwellDialect):
     # serialization_failure, deadlock_detected
     _WRITE_CONFLICTS = frozenset({"40001", "40P01"})
 
+    def engine_options(self, url: URL, *, pooler: Pooler = Pooler.none) -> dict[str, Any]:
+        """Directly, asyncpg's defaults: each statement is prepared once per connection under a name
+        and then sent as Bind/Execute only. Through PgBouncer's transaction pooling (1.18 keeps no
+        prepared statement for a client) the next transaction may run on a server connection that
+        never saw that name: "prepared statement __asyncpg_stmt_1__ does not exist", or "already
+        exists" where another client used it. SQLAlchemy's recipe (no caches, a uuid for each name)
+        fixes transactions but not the reads of GET and HEAD, which run outside one (read_only_options):
+        asyncpg's Parse and its Bind are two round trips, and each may land on another server
+        connection. It also costs a third round trip per statement, to close it, on whichever server
+        connection that lands: the one it was prepared on keeps it (67 on one after 500 transactions).
+
+        So statements are unnamed, with asyncpg's own cache off: asyncpg then sends each one's Parse
+        again in the same message as its Bind and Execute (connection.py, "mark_unprepared"), which
+        PgBouncer hands to one server connection, in a transaction or not, and which leaves nothing on
+        it. SQLAlchemy's cache still keeps the statement's description, so after the first time on a
+        connection a statement is one round trip, as directly; PostgreSQL parses and plans it each
+        time. What that costs, measured by bench.pooler, is in docs/connections.md.
+        """
+        if pooler is Pooler.none:
+            return {}
+        return {"connect_args": {"statement_cache_size": 0, "prepared_statement_name_func": _unnamed}}
+
     def prepare(self, engine: AsyncEngine) -> None:
         """Hands out no pooled connection the server has closed, without a round trip per request.
 
@@ -173,6 +209,11 @@ class _PostgreSQL(InkwellDialect):
         # The triggers of migration 0002 lock tags' and users' rows in one order (tag ids sorted,
         # the count of all articles deferred to the commit); this is the net under that order.
         return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in self._WRITE_CONFLICTS
+
+
+def _unnamed() -> str:
+    """asyncpg's name for the unnamed statement, which each Parse replaces."""
+    return ""
 
 
 SQLITE = _SQLite()

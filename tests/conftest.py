@@ -2,6 +2,7 @@
 
 Set INKWELL_TEST_DATABASE_URL (an asyncpg URL of a role that may create databases) to use an
 existing server; otherwise a private cluster is started for the session and removed after it.
+tests/pgbouncer/ runs a part of the suite again through PgBouncer, in front of the same server.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.main import create_app
 from service.migrate import upgrade
 from tests.support.asgi import asgi_client
 from tests.support.kube import Kube, cluster
+from tests.support.pgbouncer import pooler_of
 from tests.support.postgres import postgres_cluster
 
 TEMPLATE_DB = "inkwell_template"
@@ -40,6 +42,7 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "argon2_parallelism": 1,
         "db_pool_size": 20,
         "db_max_overflow": 10,
+        "database_pooler": pooler_of(database_url),
     } | overrides
     return Settings(**values)
 

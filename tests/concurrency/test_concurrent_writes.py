@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
+from service.db import create_engine
 from tests.factories import Account, create_article, create_user, unique
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -23,8 +22,8 @@ Scalar = Callable[..., Awaitable[Any]]
 @pytest.fixture
 async def scalar(committing_client: httpx.AsyncClient) -> AsyncIterator[Scalar]:
     """Reads the committed rows through an engine of its own, never through the app's pool or responses."""
-    url = committing_client.app.state.engine.url  # type: ignore[attr-defined]
-    engine = create_async_engine(url, poolclass=NullPool)
+    # The app's settings: through PgBouncer (tests/pgbouncer), with what reaching the database so takes.
+    engine = create_engine(committing_client.app.state.settings, null_pool=True)  # type: ignore[attr-defined]
 
     async def run(sql: str, **params: Any) -> Any:
         async with engine.connect() as connection:

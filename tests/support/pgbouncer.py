@@ -18,9 +18,19 @@ from sqlalchemy import make_url
 
 from launch import free_port
 from launch import pgbouncer as pgb
+from service.dialects import Pooler
 
-# The ports of the PgBouncers this process runs.
+# The ports of the PgBouncers this process runs: a URL to one of them is a pooled one.
 _RUNNING: set[int] = set()
+
+
+def pooler_of(url: str) -> Pooler:
+    """How the service must reach `url`: through PgBouncer if it names one of the suite's, as a
+    deployment whose URL names a PgBouncer sets INKWELL_DATABASE_POOLER=pgbouncer."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.port in _RUNNING:
+        return Pooler.pgbouncer
+    return Pooler.none
 
 
 @dataclass

@@ -1,0 +1,3 @@
+"""tests/api/test_cache.py again, through PgBouncer (conftest.py)."""
+
+from tests.api.test_cache import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""tests/api/test_comments.py again, through PgBouncer (conftest.py)."""
+
+from tests.api.test_comments import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""tests/api/test_favorites.py again, through PgBouncer (conftest.py)."""
+
+from tests.api.test_favorites import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""tests/api/test_users.py again, through PgBouncer (conftest.py)."""
+
+from tests.api.test_users import *  # noqa: F403
