@@ -68,6 +68,8 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if dialects.refuses_for_now(exc):
+        return True
     # The driver raises plain socket errors when the server is not there at all.
     return isinstance(exc, ConnectionError | TimeoutError | OSError) and not isinstance(
         exc, FileNotFoundError

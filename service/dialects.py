@@ -4,8 +4,9 @@
 A `Dialect` answers the few questions the rest of the code would otherwise ask by dialect name:
 how to open and prepare an engine (directly, or through a pooler such as PgBouncer), how read-only
 work runs, how to add a row that a concurrent request may be adding too, how to return an ordered
-list of values as one column, and which driver errors mean the text could not be stored.
-Statements built with a dialect are built once per dialect and reused (see `service.articles.repository`).
+list of values as one column, and which driver errors mean the text could not be stored or the
+server would not take a connection now. Statements built with a dialect are built once
+per dialect and reused (see `service.articles.repository`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ class InkwellDialect(ABC):
         row locks, a serialization failure): nothing was written, and trying again is safe."""
         return False
 
+    def refuses_for_now(self, exc: BaseException) -> bool:
+        """The server (or a pooler in front of it) would not take a connection at the moment: too
+        many clients, starting up. An outage to retry, not a defect."""
+        return False
+
 
 class _SQLite(InkwellDialect):
     name = "sqlite"
@@ -153,6 +159,8 @@ class _PostgreSQL(InkwellDialect):
     _UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
     # serialization_failure, deadlock_detected
     _WRITE_CONFLICTS = frozenset({"40001", "40P01"})
+    # too_many_connections, cannot_connect_now (starting up, shutting down, in recovery).
+    _REFUSED_FOR_NOW = frozenset({"53300", "57P03"})
 
     def engine_options(self, url: URL, *, pooler: Pooler = Pooler.none) -> dict[str, Any]:
         """Directly, asyncpg's defaults: each statement is prepared once per connection under a name
@@ -210,6 +218,12 @@ class _PostgreSQL(InkwellDialect):
         # the count of all articles deferred to the commit); this is the net under that order.
         return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in self._WRITE_CONFLICTS
 
+    def refuses_for_now(self, exc: BaseException) -> bool:
+        # Refused while connecting, asyncpg's error reaches us as it is, not wrapped by SQLAlchemy.
+        # PgBouncer words all of its refusals (max_client_conn, a failing login) as class 08.
+        sqlstate = getattr(exc.orig if isinstance(exc, DBAPIError) else exc, "sqlstate", None)
+        return isinstance(sqlstate, str) and (sqlstate in self._REFUSED_FOR_NOW or sqlstate.startswith("08"))
+
 
 def _unnamed() -> str:
     """asyncpg's name for the unnamed statement, which each Parse replaces."""
@@ -219,6 +233,11 @@ def _unnamed() -> str:
 SQLITE = _SQLite()
 POSTGRESQL = _PostgreSQL()
 _BY_NAME: dict[str, InkwellDialect] = {dialect.name: dialect for dialect in (SQLITE, POSTGRESQL)}
+
+
+def refuses_for_now(exc: BaseException) -> bool:
+    """Whichever the database, it would not take a connection at the moment (see the method)."""
+    return any(dialect.refuses_for_now(exc) for dialect in _BY_NAME.values())
 
 
 def of(backend: str | URL | AsyncEngine) -> InkwellDialect:

@@ -231,3 +231,29 @@ async def test_pooled_connections_the_server_closed_are_replaced_before_a_reques
             headers=author.headers,
         )
         assert created.status_code == 201, created.text
+
+
+async def test_a_database_with_every_connection_taken_answers_503_and_serves_once_one_is_free() -> None:
+    # What scaling out past max_connections looks like without PgBouncer (tests/pgbouncer): the
+    # server refuses the connection ("too many clients"), which is an outage to retry, not a bug.
+    with postgres_support.postgres_cluster(max_connections=4) as cluster:
+        cluster.psql(f'CREATE DATABASE "{DATABASE}"')
+        url = cluster.url(DATABASE)
+        await anyio.to_thread.run_sync(upgrade, url)
+        dsn = cluster.url(DATABASE, driver="asyncpg").replace("postgresql+asyncpg", "postgresql")
+        taken = [await asyncpg.connect(dsn) for _ in range(4)]
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            await asyncpg.connect(dsn)
+        app = create_app(test_settings(url))
+        try:
+            async with asgi_client(app) as client:
+                assert_outage(await client.get("/api/articles"))
+                signup = {"user": {"username": "late", "email": "late@example.org", "password": "pw-123456"}}
+                assert_outage(await client.post("/api/users", json=signup))
+                await taken.pop().close()
+                listing = await client.get("/api/articles")
+                assert (listing.status_code, listing.json()) == (200, {"articles": [], "articlesCount": 0})
+        finally:
+            await app.state.engine.dispose()
+            for connection in taken:
+                await connection.close()
