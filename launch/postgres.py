@@ -47,25 +47,13 @@ MAX_CONNECTIONS = 200
 
 
 def start(root: Path, *, port: int, user: str, password: str, max_connections: int = MAX_CONNECTIONS) -> Path:
-    """Creates a cluster in <root>/data whose superuser `user` logs in with `password`, starts it on
-    `port` (its socket in `root`, its log in <root>/postgres.log) accepting up to `max_connections`
-    sessions, and returns once it accepts connections. Returns the data directory, which stop() takes."""
+    """Creates a cluster in <root>/data whose superuser `user` logs in with `password` (unless one is
+    there already: a stopped one starts again), starts it on `port` (its socket in `root`, its log
+    in <root>/postgres.log) accepting up to `max_connections` sessions, and returns once it accepts
+    connections. Returns the data directory, which stop() takes."""
     programs, datadir = bindir(), root / "data"
-    pwfile = root / "pwfile"
-    pwfile.write_text(password)
-    system_user = owner()
-    if system_user:
-        shutil.chown(root, system_user)
-        shutil.chown(pwfile, system_user)
-    try:
-        run(
-            as_owner(
-                [str(programs / "initdb"), "-D", str(datadir), "-U", user, f"--pwfile={pwfile}",
-                 "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
-            )
-        )  # fmt: skip
-    finally:
-        pwfile.unlink()
+    if not (datadir / "PG_VERSION").exists():
+        _create(programs, root, datadir, user=user, password=password)
     # Throwaway data: durability off.
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off "
@@ -82,6 +70,24 @@ def start(root: Path, *, port: int, user: str, password: str, max_connections: i
     except LaunchError as error:
         raise LaunchError(f"{error}\n{tail(log)}") from None
     return datadir
+
+
+def _create(programs: Path, root: Path, datadir: Path, *, user: str, password: str) -> None:
+    pwfile = root / "pwfile"
+    pwfile.write_text(password)
+    system_user = owner()
+    if system_user:
+        shutil.chown(root, system_user)
+        shutil.chown(pwfile, system_user)
+    try:
+        run(
+            as_owner(
+                [str(programs / "initdb"), "-D", str(datadir), "-U", user, f"--pwfile={pwfile}",
+                 "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
+            )
+        )  # fmt: skip
+    finally:
+        pwfile.unlink()
 
 
 def pid(datadir: Path) -> int | None:

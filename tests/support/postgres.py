@@ -1,5 +1,6 @@
 """A private, throwaway PostgreSQL cluster for the suite: launch.postgres's cluster in a temp dir
-on a free port, with the role and password the suite's URLs name."""
+on a free port, with the role and password the suite's URLs name, stoppable and restartable on the
+same port so tests can take it away and bring it back."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class PostgresCluster:
     port: int
     user: str = "inkwell"
     password: str = "inkwell"
+    max_connections: int = pg.MAX_CONNECTIONS
 
     def url(self, database: str = "postgres", driver: str = "asyncpg") -> str:
         return f"postgresql+{driver}://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
@@ -32,19 +34,26 @@ class PostgresCluster:
             env={**os.environ, "PGPASSWORD": self.password},
         )  # fmt: skip
 
+    def start(self) -> None:
+        pg.start(
+            self.datadir.parent,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            max_connections=self.max_connections,
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown, as in a restart or failover: sessions are ended, connections closed."""
+        pg.stop(self.datadir, mode="fast")
+
 
 @contextlib.contextmanager
 def postgres_cluster(*, max_connections: int = pg.MAX_CONNECTIONS) -> Iterator[PostgresCluster]:
     root = Path(tempfile.mkdtemp(prefix="inkwell-pg-"))
-    cluster = PostgresCluster(datadir=root / "data", port=free_port())
+    cluster = PostgresCluster(datadir=root / "data", port=free_port(), max_connections=max_connections)
     try:
-        pg.start(
-            root,
-            port=cluster.port,
-            user=cluster.user,
-            password=cluster.password,
-            max_connections=max_connections,
-        )
+        cluster.start()
         yield cluster
     finally:
         pg.stop(cluster.datadir, mode="immediate")
