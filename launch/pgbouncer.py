@@ -163,6 +163,16 @@ def stop(process: subprocess.Popen[bytes] | int, config_path: Path) -> None:
     launch.stop(process, marker=str(config_path), timeout=10)
 
 
+def verifier(port: int, *, user: str, password: str, database: str = "postgres") -> str:
+    """`user`'s SCRAM verifier as the PostgreSQL on `port` stores it (pg_authid: a superuser may read
+    it), for an auth file that holds no password."""
+    return launch.run(
+        [str(pg.bindir() / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", database,
+         "-X", "-qAtc", "SELECT rolpassword FROM pg_authid WHERE rolname = current_user"],
+        env={**os.environ, "PGPASSWORD": password},
+    ).strip()  # fmt: skip
+
+
 def console(port: int, *, user: str, password: str, command: str) -> list[dict[str, str]]:
     """The rows of an admin console command (`SHOW POOLS`, `SHOW STATS`) of the PgBouncer on `port`."""
     output = launch.run(

@@ -1,8 +1,10 @@
-"""A staging-like stack on this machine to load-test: PostgreSQL, Redis, several `inkwell serve`
-processes behind an nginx configured like the chart's Ingress, and a Prometheus scraping them with
-the generated rules. Everything listens on 127.0.0.1; state, logs and pid files live in one directory.
+"""A staging-like stack on this machine to load-test: PostgreSQL behind PgBouncer, Redis, several
+`inkwell serve` processes behind an nginx configured like the chart's Ingress, and a Prometheus
+scraping them with the generated rules. Everything listens on 127.0.0.1; state, logs and pid files
+live in one directory.
 
     python -m loadtests.staging up [--state-dir var/staging] [--services 2] [--seed-articles 100]
+                                   [--no-pgbouncer]
     python -m loadtests.staging status
     python -m loadtests.staging down
 
@@ -31,8 +33,10 @@ import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import URL, make_url
 
 import launch
+import launch.pgbouncer
 import launch.postgres
 import launch.prometheus
 from launch import LaunchError, alive, free_port, spawn, stop, wait_until
@@ -50,6 +54,12 @@ CHART = {
     "db_max_overflow": 10,
     "db_connection_budget": 89,
 }
+# PgBouncer as docs/connections.md has production run it: server connections well under PostgreSQL's
+# max_connections, room for every process's pool and overflow, and a transaction that finds no
+# server connection waiting about as long as one waits for the service's own pool (10 s).
+PGBOUNCER = launch.pgbouncer.Pooling(
+    pool_size=20, max_client_conn=1000, query_wait_timeout=10, server_login_retry=5
+)
 # Labels the chart's ServiceMonitor gives every series (dashboards/config.py selects on them).
 LABELS = {"app": "inkwell", "namespace": "staging", "release": "inkwell", "container": "inkwell"}
 
@@ -69,8 +79,10 @@ class Stack:
     url: str  # nginx, the way in, like the Ingress
     prometheus_url: str
     service_urls: list[str]
-    database_url: str
+    database_url: str  # PostgreSQL itself: migrations, seeding, psql
     redis_url: str
+    # PgBouncer's, which the services use; empty when the stack runs without it (--no-pgbouncer).
+    pooler_url: str = ""
     # In /tmp, not state_dir: as root, PostgreSQL runs as `postgres` and nginx's workers as `nobody`,
     # who may not reach into state_dir (pytest's are private to root). <state_dir>/postgres links here.
     scratch_dir: str = ""
@@ -91,6 +103,7 @@ class Stack:
             "INKWELL_STAGING_PROMETHEUS_URL": self.prometheus_url,
             "INKWELL_STAGING_SERVICE_URLS": " ".join(self.service_urls),
             "INKWELL_STAGING_DATABASE_URL": self.database_url,
+            "INKWELL_STAGING_POOLER_URL": self.pooler_url,
             "INKWELL_STAGING_REDIS_URL": self.redis_url,
         }
         env_path = self.state_dir / "staging.env"
@@ -129,6 +142,40 @@ def _start_postgres(root: Path, port: int, password: str) -> str:
     createdb = launch.postgres.bindir() / "createdb"
     _run([str(createdb), "-h", "127.0.0.1", "-p", str(port), "-U", "inkwell", "inkwell"], env=env)
     return f"postgresql+asyncpg://inkwell:{password}@127.0.0.1:{port}/inkwell"
+
+
+def _pgbouncer_config(stack: Stack) -> Path:
+    return Path(stack.scratch_dir) / "pgbouncer" / launch.pgbouncer.CONFIG
+
+
+def _start_pgbouncer(stack: Stack, port: int) -> str:
+    """PgBouncer in front of the stack's PostgreSQL, holding PostgreSQL's SCRAM verifier of the
+    password rather than the password (docs/connections.md); returns the URL through it."""
+    database, user, password, server_port = _login(stack.database_url)
+    config = launch.pgbouncer.write(
+        _pgbouncer_config(stack).parent,
+        port=port,
+        server_port=server_port,
+        users={user: launch.pgbouncer.verifier(server_port, user=user, password=password)},
+        pooling=PGBOUNCER,
+    )
+    stack.pids["pgbouncer"] = launch.pgbouncer.start(config, detach=True).pid
+    return database.set(port=port).render_as_string(hide_password=False)
+
+
+def _login(url: str) -> tuple[URL, str, str, int]:
+    """A URL of the stack's, and the user, password and port it names."""
+    parsed = make_url(url)
+    if parsed.username is None or parsed.password is None or parsed.port is None:
+        raise StackError(f"{parsed!r} names no user, password or port")
+    return parsed, parsed.username, parsed.password, parsed.port
+
+
+def pgbouncer_pools(stack: Stack) -> list[dict[str, str]]:
+    """PgBouncer's pools (SHOW POOLS) but its console's own: clients and server connections."""
+    _, user, password, port = _login(stack.pooler_url)
+    rows = launch.pgbouncer.console(port, user=user, password=password, command="SHOW POOLS")
+    return [row for row in rows if row["database"] != "pgbouncer"]
 
 
 def _start_redis(state: Path, port: int) -> int:
@@ -284,6 +331,8 @@ def _marker(stack: Stack, name: str) -> str:
         return f"--port {stack.service_urls[int(name.split('-')[1])].rsplit(':', 1)[1]}"
     if name == "redis":  # redis-server retitles itself "redis-server 127.0.0.1:<port>"
         return stack.redis_url.removeprefix("redis://").rsplit("/", 1)[0]
+    if name == "pgbouncer":
+        return str(_pgbouncer_config(stack))
     return str(
         stack.state_dir / name
     )  # nginx -p <state>/nginx, prometheus --config.file=<state>/prometheus/...
@@ -310,8 +359,10 @@ def up(
     seed_articles: int = 0,
     port: int = 0,
     env: Mapping[str, str] | None = None,
+    pgbouncer: bool = True,
 ) -> Stack:
-    """Starts a fresh stack (the previous one's state is removed) and returns where it runs."""
+    """Starts a fresh stack (the previous one's state is removed) and returns where it runs; the
+    services reach PostgreSQL through PgBouncer unless `pgbouncer` is false."""
     state_dir = state_dir.resolve()
     if any(running(state_dir).values()):
         raise StackError(f"a stack is already running from {state_dir}: stop it first (down)")
@@ -319,9 +370,15 @@ def up(
     (state_dir / "services").mkdir(parents=True)
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     scratch.chmod(0o755)
-    (scratch / "postgres").mkdir()
-    (state_dir / "postgres").symlink_to(scratch / "postgres")
-    ports = {"postgres": free_port(), "redis": free_port(), "prometheus": free_port()}
+    for shared in ("postgres", "pgbouncer"):  # PostgreSQL and PgBouncer run as postgres when we are root
+        (scratch / shared).mkdir()
+        (state_dir / shared).symlink_to(scratch / shared)
+    ports = {
+        "postgres": free_port(),
+        "pgbouncer": free_port(),
+        "redis": free_port(),
+        "prometheus": free_port(),
+    }
     service_ports = [free_port() for _ in range(services)]
     stack = Stack(
         state_dir=state_dir,
@@ -338,13 +395,23 @@ def up(
             scratch / "postgres", ports["postgres"], secrets.token_urlsafe(24)
         )
         stack.save()  # from here on `down` finds what to stop, even if the rest fails
+        if pgbouncer:
+            stack.pooler_url = _start_pgbouncer(stack, ports["pgbouncer"])
+            stack.save()
         stack.pids["redis"] = _start_redis(state_dir, ports["redis"])
         stack.save()
-        environment = service_env(stack.database_url, stack.redis_url, secrets.token_urlsafe(48), env or {})
-        _run([*INKWELL, "migrate"], env=environment)
+        secret_key = secrets.token_urlsafe(48)
+        # Migrations and the seed go straight to PostgreSQL, as a migration Job should: they hold
+        # locks and long transactions a transaction pooler has no reason to see.
+        direct = service_env(stack.database_url, stack.redis_url, secret_key, env or {})
+        _run([*INKWELL, "migrate"], env=direct)
         if seed_articles:
             users = max(seed_articles // 10, 2)
-            _run([*INKWELL, "seed", "--users", str(users), "--articles", str(seed_articles)], env=environment)
+            _run([*INKWELL, "seed", "--users", str(users), "--articles", str(seed_articles)], env=direct)
+        pooled = {"INKWELL_DATABASE_POOLER": "pgbouncer"} if pgbouncer else {}
+        environment = service_env(
+            stack.pooler_url or stack.database_url, stack.redis_url, secret_key, {**pooled, **(env or {})}
+        )
         for index, service_port in enumerate(service_ports):
             stack.pids[f"inkwell-{index}"] = _start_service(state_dir, index, service_port, environment)
         stack.save()
@@ -368,7 +435,8 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
     stopped = []
     if (state_dir / "staging.json").exists():
         stack = Stack.load(state_dir)
-        order = ["nginx", *sorted(n for n in stack.pids if n.startswith("inkwell-")), "prometheus", "redis"]
+        services = sorted(n for n in stack.pids if n.startswith("inkwell-"))
+        order = ["nginx", *services, "prometheus", "redis", "pgbouncer"]
         for name in order:
             pid = stack.pids.get(name)
             if pid is None:
@@ -390,7 +458,17 @@ def _remove(state_dir: Path) -> None:
         scratch = Path(Stack.load(state_dir).scratch_dir)
         if scratch.name.startswith(SCRATCH_PREFIX):
             shutil.rmtree(scratch, ignore_errors=True)
-    for name in ("postgres", "redis", "services", "nginx", "prometheus", "staging.json", "staging.env"):
+    names = (
+        "postgres",
+        "pgbouncer",
+        "redis",
+        "services",
+        "nginx",
+        "prometheus",
+        "staging.json",
+        "staging.env",
+    )
+    for name in names:
         path = state_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -425,8 +503,30 @@ def _print_urls(stack: Stack, console: Console) -> None:
         table.add_row(f"inkwell-{index} (/metrics, /healthz, /readyz)", url)
     table.add_row("Redis", stack.redis_url)
     table.add_row("PostgreSQL", stack.database_url.split("@")[-1])
+    if stack.pooler_url:
+        table.add_row("PgBouncer (the services' way to PostgreSQL)", stack.pooler_url.split("@")[-1])
     console.print(table)
     console.print(f"URLs in {stack.state_dir / 'staging.env'} (INKWELL_STAGING_URL, ...) and staging.json")
+
+
+def _print_pools(pools: list[dict[str, str]], console: Console) -> None:
+    """PgBouncer's pools: clients active and waiting for a server connection, server connections
+    in use and idle, and how long the oldest waiting client has waited."""
+    table = Table(title="PgBouncer (SHOW POOLS)", title_justify="left")
+    columns = {
+        "database": "database",
+        "pool_mode": "mode",
+        "cl_active": "clients",
+        "cl_waiting": "waiting",
+        "sv_active": "servers",
+        "sv_idle": "idle",
+        "maxwait": "max wait s",
+    }
+    for title in columns.values():
+        table.add_column(title)
+    for pool in pools:
+        table.add_row(*(pool.get(key, "") for key in columns))
+    console.print(table)
 
 
 @cli.command("up")
@@ -436,13 +536,23 @@ def up_command(
     seed_articles: Annotated[int, typer.Option(min=0, help="Articles of `inkwell seed` to start with")] = 100,
     port: Annotated[int, typer.Option(help="nginx's port (0: a free one)")] = 0,
     env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE for the services, repeatable")] = None,
+    pgbouncer: Annotated[
+        bool, typer.Option(help="PgBouncer in transaction mode between the services and PostgreSQL")
+    ] = True,
 ) -> None:
     """Start a fresh stack and print its URLs."""
     console = Console(highlight=False)
     extra = dict(item.split("=", 1) for item in env or [])
     try:
-        with console.status("starting PostgreSQL, Redis, inkwell, nginx and Prometheus"):
-            stack = up(state_dir, services=services, seed_articles=seed_articles, port=port, env=extra)
+        with console.status("starting PostgreSQL, PgBouncer, Redis, inkwell, nginx and Prometheus"):
+            stack = up(
+                state_dir,
+                services=services,
+                seed_articles=seed_articles,
+                port=port,
+                env=extra,
+                pgbouncer=pgbouncer,
+            )
     except LaunchError as error:
         console.print(f"[red]staging up failed:[/] {error}")
         raise typer.Exit(1) from None
@@ -468,13 +578,15 @@ def status_command(
 ) -> None:
     """Show each component and whether it runs; exit 1 unless all do."""
     status = running(state_dir)
+    stack = Stack.load(state_dir) if status else None
+    pools = pgbouncer_pools(stack) if stack and stack.pooler_url and status.get("pgbouncer") else []
     if output == "json":
-        described = Stack.load(state_dir).as_json() if status else {}
-        typer.echo(json.dumps({"running": status, **described}, indent=2))
+        described = stack.as_json() if stack else {}
+        typer.echo(json.dumps({"running": status, **described, "pgbouncer_pools": pools}, indent=2))
     elif not status:
         Console(highlight=False).print(f"no stack in {state_dir}")
     else:
-        stack = Stack.load(state_dir)
+        assert stack is not None
         console = Console(highlight=False)
         table = Table(title=f"Inkwell staging ({stack.state_dir})", title_justify="left")
         for column in ("component", "pid", "state"):
@@ -483,6 +595,8 @@ def status_command(
             pid = stack.pids.get(name)
             table.add_row(name, str(pid or "-"), "[green]running[/]" if alive else "[red]stopped[/]")
         console.print(table)
+        if pools:
+            _print_pools(pools, console)
         if all(status.values()):
             _print_urls(stack, console)
     if not status or not all(status.values()):

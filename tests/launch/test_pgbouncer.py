@@ -72,10 +72,7 @@ def test_it_logs_in_with_postgresqls_scram_verifier_instead_of_the_password(post
     assert server.username
     assert server.password
     assert server.port
-    verifier = psql(
-        server.port, server.username, server.password,
-        f"SELECT rolpassword FROM pg_authid WHERE rolname = '{server.username}'",
-    )  # fmt: skip
+    verifier = pgb.verifier(server.port, user=server.username, password=server.password)
     assert verifier.startswith("SCRAM-SHA-256$")
     # In /tmp: pytest's own temp dirs are private to root, and PgBouncer runs as postgres then.
     root, port = Path(tempfile.mkdtemp(prefix="inkwell-pgbouncer-")), launch.free_port()

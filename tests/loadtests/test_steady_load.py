@@ -1,6 +1,7 @@
-"""The staging stack as the load test sees it: nginx routes what the chart's Ingress routes, and a
-30-second steady locust run through it (and a distributed one, a master and two workers) fails
-nothing and is counted once by the service's /metrics."""
+"""The staging stack as the load test sees it: nginx routes what the chart's Ingress routes, the
+services reach PostgreSQL through PgBouncer, and a 30-second steady locust run through it (and a
+distributed one, a master and two workers) fails nothing and is counted once by the service's
+/metrics."""
 
 from __future__ import annotations
 
@@ -100,6 +101,20 @@ def test_nginx_refuses_bodies_over_the_charts_proxy_body_size(stack: Stack) -> N
     just_fits = httpx.post(f"{stack.url}/api/users", content=b"x" * (1000 * 1000), headers=headers)
     # Reached the service, which found no JSON in it.
     assert just_fits.status_code == 422, just_fits.text
+
+
+def test_the_services_reach_postgresql_through_pgbouncer_and_status_shows_its_pools(stack: Stack) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "loadtests.staging", "status", "--state-dir", str(stack.state_dir), "-o", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    status = json.loads(shown.stdout)
+    assert status["running"]["pgbouncer"] is True
+    assert status["pooler_url"] == stack.pooler_url != stack.database_url
+    pools = status["pgbouncer_pools"]
+    assert [(pool["database"], pool["pool_mode"]) for pool in pools] == [("inkwell", "transaction")]
+    # Every process's readiness probe has been answered through it: each keeps a client connection.
+    assert int(pools[0]["cl_active"]) >= len(stack.service_urls)
 
 
 def test_prometheus_scrapes_every_process_with_the_charts_labels_and_rules(stack: Stack) -> None:
