@@ -182,7 +182,19 @@ class _PostgreSQL(InkwellDialect):
         """
         if pooler is Pooler.none:
             return {}
-        return {"connect_args": {"statement_cache_size": 0, "prepared_statement_name_func": _unnamed}}
+        return {
+            "connect_args": {
+                "statement_cache_size": 0,
+                "prepared_statement_name_func": _unnamed,
+                # asyncpg asks for client_encoding 'utf-8', quotes included; PgBouncer 1.18 compares
+                # that with the server's UTF8 as text and sends `SET client_encoding` before every
+                # transaction to make them agree (PostgreSQL's statement log shows it): a statement
+                # and a round trip more per request. Asked for as the server says it, none is sent.
+                # Only parameters PgBouncer tracks may go here: it refuses a client that sends any
+                # other (jit, statement_timeout) unless told to ignore it. Set those on the role.
+                "server_settings": {"client_encoding": "UTF8"},
+            }
+        }
 
     def prepare(self, engine: AsyncEngine) -> None:
         """Hands out no pooled connection the server has closed, without a round trip per request.
