@@ -88,6 +88,8 @@ class Sample:
     # The share of the servers' cores' time that went to anything but this server in the round:
     # other processes, interrupts, the hypervisor's other guests. What disturbed the round.
     others: float = 0.0
+    # The CPU time of the stack's programs beside the server (Stack.beside) in the round, by name.
+    beside_ns: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def cpu_us(self) -> float:
@@ -292,6 +294,7 @@ def measure(
     }
 
     def one(endpoint: Endpoint, server: Server, seconds: int) -> Sample:
+        beside_before = {name: snapshot(pid) for name, pid in stack.beside.items()}
         cores_before, before = cores_busy(server_cores), snapshot(server.process.pid)
         result = wrk(
             server.url + endpoint.path,
@@ -303,6 +306,7 @@ def measure(
         )
         time.sleep(SETTLE_SECONDS)
         after, cores_after = snapshot(server.process.pid), cores_busy(server_cores)
+        beside = {name: spent(beside_before[name], snapshot(pid)) for name, pid in stack.beside.items()}
         cpu = spent(before, after)
         busy, elapsed = cores_after[0] - cores_before[0], cores_after[1] - cores_before[1]
         return Sample(
@@ -313,6 +317,7 @@ def measure(
             p99_ms=result.p99_ms,
             cpu_stat_ns=spent_by_stat(before, after),
             others=max(busy - cpu, 0) / elapsed if elapsed else 0.0,
+            beside_ns=beside,
         )
 
     if opts.warmup > 0:
@@ -364,8 +369,15 @@ def print_header(title: str, opts: Options, stack: Stack) -> None:
 
 def print_table(samples: Samples) -> None:
     """Per endpoint and variant: throughput and CPU per request, median [IQR], latency, and the
-    share of the servers' cores' time something else took in those rounds."""
-    rows = [("endpoint", "variant", "rps [IQR]", "CPU us/request [IQR]", "p50 ms", "p99 ms", "others %")]
+    share of the servers' cores' time something else took in those rounds; then the CPU per request
+    of each program counted beside the server (Stack.beside), if any."""
+    beside = sorted({name for runs in samples.values() for s in runs for name in s.beside_ns})
+    rows = [
+        (
+            "endpoint", "variant", "rps [IQR]", "CPU us/request [IQR]", "p50 ms", "p99 ms", "others %",
+            *(f"{name} us/req" for name in beside),
+        )
+    ]  # fmt: skip
     for (e, v), runs in samples.items():
         rows.append(
             (
@@ -376,6 +388,7 @@ def print_table(samples: Samples) -> None:
                 f"{statistics.median(s.p50_ms for s in runs):.1f}",
                 f"{statistics.median(s.p99_ms for s in runs):.1f}",
                 f"{statistics.median(s.others for s in runs):.0%}".removesuffix("%"),
+                *(f"{statistics.median(beside_us(s, name) for s in runs):.1f}" for name in beside),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -386,6 +399,11 @@ def print_table(samples: Samples) -> None:
                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
         )
+
+
+def beside_us(sample: Sample, name: str) -> float:
+    """The CPU time the program `name` beside the server spent per request in the round, in us."""
+    return sample.beside_ns.get(name, 0) / 1000 / sample.requests
 
 
 def print_ratios(samples: Samples, ratios: Sequence[Ratio]) -> None:

@@ -10,7 +10,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import launch
@@ -111,6 +111,9 @@ class Stack:
     sentry: SentryReceiver
     redis: RedisServer | None
     logs: Path
+    # Programs whose CPU time every round counts too, by name: their pid, its descendants included
+    # (PostgreSQL's postmaster, so its backends). What a variant costs beside the server itself.
+    beside: dict[str, int] = field(default_factory=dict)
 
     def placement(self) -> dict[str, set[int]]:
         """Where the kernel lets each of the others run: what keeps them off the servers' cores."""
