@@ -19,6 +19,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 
@@ -62,16 +63,26 @@ def variants(bench: Stack) -> list[Variant]:
     return [Variant("inkwell", env), Variant("bare", base_env(bench.database_url), command=tuple(BARE))]
 
 
+def sign_in(api: str, email: str, password: str = "inkwell-demo") -> str:  # noqa: S107 - the seed's demo password
+    """A user's token, from the server's own login."""
+    login = {"user": {"email": email, "password": password}}
+    return str(httpx.post(f"{api}/users/login", json=login, timeout=30).json()["user"]["token"])
+
+
+def favorite_script(path: Path, slugs: Sequence[str], token: str) -> Path:
+    """WRITE_SCRIPT over these articles, signed in with `token`, written to `path`."""
+    paths = ", ".join(f'"/api/articles/{each}/favorite"' for each in slugs)
+    path.write_text(WRITE_SCRIPT.format(paths=paths, token=token))
+    return path
+
+
 def endpoints(bench: Stack, url: str) -> list[Endpoint]:
     """The bare app's one answer, then the five of Inkwell's: anonymous and signed-in reads, a write."""
     api = url + "/api"
     slug = httpx.get(f"{api}/articles?limit=1").json()["articles"][0]["slug"]
-    login = {"user": {"email": "user001@inkwell.test", "password": "inkwell-demo"}}
-    token = httpx.post(f"{api}/users/login", json=login).json()["user"]["token"]
+    token = sign_in(api, "user001@inkwell.test")
     slugs = [a["slug"] for a in httpx.get(f"{api}/articles?limit=50").json()["articles"]]
-    script = bench.logs / "write.lua"
-    paths = ", ".join(f'"/api/articles/{each}/favorite"' for each in slugs)
-    script.write_text(WRITE_SCRIPT.format(paths=paths, token=token))
+    script = favorite_script(bench.logs / "write.lua", slugs, token)
     ours = ("inkwell",)
     return [
         Endpoint("bare", "/", variants=("bare",)),

@@ -21,11 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 import launch
 from bench import scale, scale_data
-from bench.endpoints import WRITE_SCRIPT
+from bench.endpoints import favorite_script, sign_in
 from bench.stack import INKWELL, base_env, cores, cpu_set
 from tests.support.postgres import postgres_cluster
 
@@ -76,11 +74,8 @@ def main() -> None:
             cpus=machine.server,
         ):
             url = f"http://127.0.0.1:{port}"
-            login = {"user": {"email": "reader@inkwell.test", "password": scale_data.PASSWORD}}
-            token = httpx.post(f"{url}/api/users/login", json=login, timeout=30).json()["user"]["token"]
-            script = logs / "favorite.lua"
-            paths = ", ".join(f'"/api/articles/article-{i}/favorite"' for i in range(1, 51))
-            script.write_text(WRITE_SCRIPT.format(paths=paths, token=token))
+            token = sign_in(f"{url}/api", "reader@inkwell.test", scale_data.PASSWORD)
+            script = favorite_script(logs / "favorite.lua", [f"article-{i}" for i in range(1, 51)], token)
             publish = logs / "publish.lua"
             publish.write_text(scale.PUBLISH_SCRIPT.format(token=token))
             signed_in = {"Authorization": f"Token {token}"}

@@ -28,7 +28,7 @@ import httpx
 import launch.postgres
 from bench import compare
 from bench.compare import Endpoint, Ratio, Samples, Variant
-from bench.endpoints import WRITE_SCRIPT
+from bench.endpoints import favorite_script, sign_in
 from bench.stack import DEFAULT_SAMPLER, Stack, base_env, stack
 from launch.pgbouncer import Pooling
 from tests.support.pgbouncer import PgBouncer, pgbouncer
@@ -50,12 +50,9 @@ def endpoints(bench: Stack, url: str) -> list[Endpoint]:
     """The signed-in list, one article and the favourite write (favourite, then unfavourite, each
     of 50 articles in turn): each reaches PostgreSQL every time."""
     api = url + "/api"
-    login = {"user": {"email": "user001@inkwell.test", "password": "inkwell-demo"}}
-    token = httpx.post(f"{api}/users/login", json=login).json()["user"]["token"]
+    token = sign_in(api, "user001@inkwell.test")
     slugs = [a["slug"] for a in httpx.get(f"{api}/articles?limit=50").json()["articles"]]
-    script = bench.logs / "write.lua"
-    paths = ", ".join(f'"/api/articles/{each}/favorite"' for each in slugs)
-    script.write_text(WRITE_SCRIPT.format(paths=paths, token=token))
+    script = favorite_script(bench.logs / "write.lua", slugs, token)
     signed_in = {"Authorization": f"Token {token}"}
     return [
         Endpoint("articles-list-signed-in", "/api/articles?limit=20", signed_in),

@@ -32,12 +32,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import argon2
-import httpx
 
 import launch
 from bench import compare, scale_data
 from bench.compare import BEFORE, Endpoint, Samples, Variant
-from bench.endpoints import WRITE_SCRIPT
+from bench.endpoints import favorite_script, sign_in
 from bench.scale_data import LARGE, SMALL, Size
 from bench.stack import INKWELL, Stack, base_env, cores, cpu_set
 from tests.support.otlp import otlp_http_receiver
@@ -145,19 +144,15 @@ def variants(bench: Stack, sets: dict[str, DataSet], baseline: Path | None) -> l
 
 def endpoints(bench: Stack, url: str) -> list[Endpoint]:
     api = url + "/api"
-    login = {"user": {"email": "reader@inkwell.test", "password": scale_data.PASSWORD}}
-    token = httpx.post(f"{api}/users/login", json=login, timeout=30).json()["user"]["token"]
+    token = sign_in(api, "reader@inkwell.test", scale_data.PASSWORD)
     signed_in = {"Authorization": f"Token {token}"}
-    scripts = {}
-    for name, template in (
-        ("favorite-unfavorite", WRITE_SCRIPT.format(
-            paths=", ".join(f'"/api/articles/article-{i}/favorite"' for i in range(1, 51)), token=token
-        )),
-        ("publish", PUBLISH_SCRIPT.format(token=token)),
-        ("comment", COMMENT_SCRIPT.format(token=token)),
-    ):  # fmt: skip
+    articles = [f"article-{i}" for i in range(1, 51)]
+    scripts = {
+        "favorite-unfavorite": favorite_script(bench.logs / "favorite-unfavorite.lua", articles, token)
+    }
+    for name, template in (("publish", PUBLISH_SCRIPT), ("comment", COMMENT_SCRIPT)):
         scripts[name] = bench.logs / f"{name}.lua"
-        scripts[name].write_text(template)
+        scripts[name].write_text(template.format(token=token))
     return [
         Endpoint("articles-list", "/api/articles?limit=20"),
         Endpoint("articles-list-signed-in", "/api/articles?limit=20", signed_in),

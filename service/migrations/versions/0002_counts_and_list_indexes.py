@@ -25,7 +25,7 @@ and dropped CONCURRENTLY. Every step can run again, so a migration that stopped 
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -267,9 +267,13 @@ def _lock_timeout() -> Iterator[None]:
         op.execute("RESET lock_timeout")
 
 
-def _execute(statement: str) -> None:
+def _execute(statement: str, *, before: Callable[[], None] | None = None) -> None:
+    """Runs `statement`, tried again while a lock is not granted in LOCK_TIMEOUT; `before` runs
+    ahead of each try."""
     for attempt in range(LOCK_ATTEMPTS):
         try:
+            if before is not None:
+                before()
             started = time.monotonic()
             op.execute(statement)
             _log.info("%.1f s: %s", time.monotonic() - started, " ".join(statement.split())[:100])
@@ -283,10 +287,9 @@ def _execute(statement: str) -> None:
 
 
 def _create_index_concurrently(name: str, table: str, columns: str, where: str | None) -> None:
-    # A CONCURRENTLY build that was interrupted (a lock timeout included) leaves an invalid index
-    # behind: build it again.
-    predicate = f" WHERE {where}" if where else ""
-    for attempt in range(LOCK_ATTEMPTS):
+    def drop_if_invalid() -> None:
+        # A CONCURRENTLY build that was interrupted (a lock timeout included) leaves an invalid
+        # index behind: build it again.
         invalid = op.get_bind().execute(
             sa.text(
                 "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = pg_index.indexrelid"
@@ -296,15 +299,11 @@ def _create_index_concurrently(name: str, table: str, columns: str, where: str |
         )
         if invalid.first() is not None:
             _execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        try:
-            started = time.monotonic()
-            op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns}){predicate}")
-            _log.info("%.1f s: index %s", time.monotonic() - started, name)
-            return
-        except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03" or attempt == LOCK_ATTEMPTS - 1:
-                raise
-            time.sleep(min(0.2 * 2**attempt, 5.0))
+
+    predicate = f" WHERE {where}" if where else ""
+    _execute(
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns}){predicate}", before=drop_if_invalid
+    )
 
 
 def _downgrade_postgresql() -> None:
