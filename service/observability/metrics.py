@@ -205,11 +205,15 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 def _record_pool(pool: QueuePool) -> None:
-    checked_out = pool.checkedout()
-    DB_POOL_CHECKED_OUT.set(checked_out)
-    DB_POOL_OVERFLOW.set(max(pool.overflow(), 0))
-    # Idle pooled connections hold a server slot as much as busy ones do.
-    DB_POOL_OPEN.set(checked_out + pool.checkedin())
+    DB_POOL_CHECKED_OUT.set(pool.checkedout())
+    # Connections open (in use or idle in the pool: idle ones hold a server slot as much as busy
+    # ones do) are the pool's size plus its overflow, which moves only when a connection is opened
+    # or closed: written then, not twice per request.
+    overflow = pool.overflow()
+    if getattr(pool, "_inkwell_overflow", None) != overflow:
+        pool._inkwell_overflow = overflow  # type: ignore[attr-defined]
+        DB_POOL_OVERFLOW.set(max(overflow, 0))
+        DB_POOL_OPEN.set(pool.size() + overflow)
 
 
 def _operation_of(statement: str) -> str:
