@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # their pools for (charts/inkwell: database.maxConnections less what it reserves); only exported,
     # for the dashboards and alerts to compare with. 0: unknown.
     db_connection_budget: int = Field(0, ge=0)
+    # A streaming replica of database_url (PostgreSQL 15): reads of GET and HEAD go to it once it has
+    # replayed every write they must see, and to the primary otherwise (docs/replicas.md). Its pool
+    # is sized as the primary's. Empty: every read on the primary.
+    database_read_url: str = ""
+    # A replica further behind than this serves no read until it has caught up.
+    db_read_max_lag_seconds: float = Field(5.0, gt=0)
+    # How often each process reads the replica's replay position and lag.
+    db_replica_check_seconds: float = Field(0.5, gt=0)
     db_echo: bool = False
 
     secret_key: str = DEV_SECRET
@@ -94,6 +102,22 @@ class Settings(BaseSettings):
         if self.database_pooler is not Pooler.none and not self.database_url.startswith("postgresql"):
             raise ValueError(
                 f"INKWELL_DATABASE_POOLER={self.database_pooler} needs a PostgreSQL INKWELL_DATABASE_URL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_a_replica_it_cannot_route_to(self) -> Settings:
+        if not self.database_read_url:
+            return self
+        if not (
+            self.database_url.startswith("postgresql") and self.database_read_url.startswith("postgresql")
+        ):
+            raise ValueError("INKWELL_DATABASE_READ_URL needs PostgreSQL for it and for INKWELL_DATABASE_URL")
+        if not self.redis_url and not self.environment.is_local:
+            # Read-your-writes is kept per user where every pod sees it; in one process, in memory.
+            raise ValueError(
+                "INKWELL_DATABASE_READ_URL needs INKWELL_REDIS_URL outside development and test: "
+                "every pod must know which users' writes the replica has not replayed yet"
             )
         return self
 

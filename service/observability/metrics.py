@@ -7,6 +7,7 @@ dashboards and rules read their names and labels from here (`dashboards/`).
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -54,16 +55,24 @@ LOGIN_FAILURES = Counter("inkwell_login_failures_total", "Refused logins by reas
 ARTICLES_PUBLISHED = Counter("inkwell_articles_published_total", "Articles published")
 COMMENTS_CREATED = Counter("inkwell_comments_created_total", "Comments created")
 
-DB_POOL_SIZE = Gauge("inkwell_db_pool_size", "Configured pool size", multiprocess_mode="livesum")
+# The pools' series carry the database they lead to: "primary", or "replica" (database_read_url).
+DATABASES = ("primary", "replica")
+DB_POOL_SIZE = Gauge(
+    "inkwell_db_pool_size", "Configured pool size", ["database"], multiprocess_mode="livesum"
+)
 DB_POOL_CHECKED_OUT = Gauge(
-    "inkwell_db_pool_checked_out", "Connections in use by requests", multiprocess_mode="livesum"
+    "inkwell_db_pool_checked_out", "Connections in use by requests", ["database"], multiprocess_mode="livesum"
 )
 DB_POOL_OVERFLOW = Gauge(
-    "inkwell_db_pool_overflow", "Connections open beyond the pool size", multiprocess_mode="livesum"
+    "inkwell_db_pool_overflow",
+    "Connections open beyond the pool size",
+    ["database"],
+    multiprocess_mode="livesum",
 )
 DB_POOL_OPEN = Gauge(
     "inkwell_db_pool_open",
     "Connections open to the database, in use or idle in the pool: what its max_connections counts",
+    ["database"],
     multiprocess_mode="livesum",
 )
 # The same number in every process of a release (the chart sets it), so one process's value is the
@@ -75,7 +84,42 @@ DB_CONNECTION_BUDGET = Gauge(
     multiprocess_mode="max",
 )
 DB_POOL_WAIT = Histogram(
-    "inkwell_db_pool_wait_seconds", "Time a request waited for a pooled connection", buckets=QUERY_BUCKETS
+    "inkwell_db_pool_wait_seconds",
+    "Time a request waited for a pooled connection",
+    ["database"],
+    buckets=QUERY_BUCKETS,
+)
+# Where each read-only unit of work ran, and why there (service.replica): on the replica once it
+# had replayed what the read must see; on the primary for the reader's own recent write
+# (own_write), for a cached scope's recent write (cache_fill), or with the replica too far behind
+# (lagging) or not answering as a replica (unavailable).
+READ_ROUTES = (
+    ("replica", "replayed"),
+    ("primary", "own_write"),
+    ("primary", "cache_fill"),
+    ("primary", "lagging"),
+    ("primary", "unavailable"),
+)
+DB_READS = Counter(
+    "inkwell_db_reads_total",
+    "Read-only units of work by the database they ran on and why (with a replica configured)",
+    ["database", "reason"],
+)
+# Read by each process from the replica every db_replica_check_seconds; the worst process's view.
+DB_REPLICA_LAG = Gauge(
+    "inkwell_db_replica_lag_seconds",
+    "How far the replica's replay is behind: 0 when it has replayed all it received",
+    multiprocess_mode="max",
+)
+DB_REPLICA_LAG_BYTES = Gauge(
+    "inkwell_db_replica_lag_bytes",
+    "WAL the primary has written that the replica has not replayed",
+    multiprocess_mode="max",
+)
+DB_REPLICA_UP = Gauge(
+    "inkwell_db_replica_up",
+    "1 while the replica answers as a replica within the lag limit and serves reads, else 0",
+    multiprocess_mode="min",
 )
 DB_QUERY_DURATION = Histogram(
     "inkwell_db_query_duration_seconds",
@@ -100,6 +144,8 @@ for _reason in ("unknown_user", "wrong_password", "deactivated"):
     LOGIN_FAILURES.labels(_reason)  # present at 0 from the start, so rate() works at once
 for _operation in ("SELECT", "INSERT", "UPDATE", "DELETE"):
     DB_QUERY_DURATION.labels(_operation)
+for _database, _reason in READ_ROUTES:
+    DB_READS.labels(_database, _reason)
 for _scope in ("articles", "comments"):
     for _result in ("hit", "miss"):
         CACHE_LOOKUPS.labels(_scope, _result)
@@ -152,7 +198,7 @@ async def metrics_endpoint(request: Request) -> Response:
 
 class _TimedPool:
     """Mixin: how long each checkout waited for a connection, and the pool's gauges as they stand once
-    a connection is handed out or put back.
+    a connection is handed out or put back, labelled with the database the pool leads to.
 
     The gauges are read here rather than in the engine's checkout and checkin events because the
     checkin event fires before the pool takes the connection back: read there, the last request of a
@@ -160,12 +206,16 @@ class _TimedPool:
     counted, until the next request came.
     """
 
+    # A class attribute, not set on the instance: the engine replaces its pool with a new one of
+    # the same class when it is disposed or invalidated.
+    database = "primary"
+
     def _do_get(self) -> Any:
         started = time.perf_counter()
         try:
             return super()._do_get()  # type: ignore[misc]
         finally:
-            DB_POOL_WAIT.observe(time.perf_counter() - started)
+            _pool_series(self.database).wait.observe(time.perf_counter() - started)
             _record_pool(self)  # type: ignore[arg-type]
 
     def _do_return_conn(self, record: Any) -> None:
@@ -176,6 +226,11 @@ class _TimedPool:
 class TimedAsyncAdaptedQueuePool(_TimedPool, AsyncAdaptedQueuePool):
     # Log as SQLAlchemy's own pools do, under "sqlalchemy" (WARNING by default), not at INFO.
     _sqla_logger_namespace = "sqlalchemy.pool.impl.TimedAsyncAdaptedQueuePool"
+
+
+class ReplicaTimedAsyncAdaptedQueuePool(TimedAsyncAdaptedQueuePool):
+    database = "replica"
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.ReplicaTimedAsyncAdaptedQueuePool"
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
@@ -200,20 +255,39 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
     pool = sync_engine.pool
     if isinstance(pool, QueuePool):
-        DB_POOL_SIZE.set(pool.size())
+        _pool_series(getattr(pool, "database", "primary")).size.set(pool.size())
         _record_pool(pool)
 
 
+class _PoolSeries:
+    """One database's pool series, looked up once: `labels()` takes a lock on every call."""
+
+    __slots__ = ("checked_out", "open", "overflow", "size", "wait")
+
+    def __init__(self, database: str) -> None:
+        self.size = DB_POOL_SIZE.labels(database)
+        self.checked_out = DB_POOL_CHECKED_OUT.labels(database)
+        self.overflow = DB_POOL_OVERFLOW.labels(database)
+        self.open = DB_POOL_OPEN.labels(database)
+        self.wait = DB_POOL_WAIT.labels(database)
+
+
+@functools.cache
+def _pool_series(database: str) -> _PoolSeries:
+    return _PoolSeries(database)
+
+
 def _record_pool(pool: QueuePool) -> None:
-    DB_POOL_CHECKED_OUT.set(pool.checkedout())
+    series = _pool_series(getattr(pool, "database", "primary"))
+    series.checked_out.set(pool.checkedout())
     # Connections open (in use or idle in the pool: idle ones hold a server slot as much as busy
     # ones do) are the pool's size plus its overflow, which moves only when a connection is opened
     # or closed: written then, not twice per request.
     overflow = pool.overflow()
     if getattr(pool, "_inkwell_overflow", None) != overflow:
         pool._inkwell_overflow = overflow  # type: ignore[attr-defined]
-        DB_POOL_OVERFLOW.set(max(overflow, 0))
-        DB_POOL_OPEN.set(pool.size() + overflow)
+        series.overflow.set(max(overflow, 0))
+        series.open.set(pool.size() + overflow)
 
 
 def _operation_of(statement: str) -> str:

@@ -147,7 +147,7 @@ async def test_database_and_build_metrics_are_exported(client: httpx.AsyncClient
 
 def pool_gauges() -> dict[str, float | None]:
     return {
-        name: REGISTRY.get_sample_value(f"inkwell_db_pool_{name}")
+        name: REGISTRY.get_sample_value(f"inkwell_db_pool_{name}", {"database": "primary"})
         for name in ("checked_out", "overflow", "open")
     }
 
