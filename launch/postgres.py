@@ -54,22 +54,28 @@ def start(root: Path, *, port: int, user: str, password: str, max_connections: i
     programs, datadir = bindir(), root / "data"
     if not (datadir / "PG_VERSION").exists():
         _create(programs, root, datadir, user=user, password=password)
+    serve(root, datadir, port=port, max_connections=max_connections)
+    return datadir
+
+
+def serve(root: Path, datadir: Path, *, port: int, max_connections: int, settings: str = "") -> None:
+    """Starts the cluster in `datadir` as start() does (launch.replica's too), with `settings`
+    (`-c name=value ...`) added, and returns once it accepts connections."""
     # Throwaway data: durability off.
     options = (
         f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off "
-        f"-c full_page_writes=off -c max_connections={max_connections}"
-    )
+        f"-c full_page_writes=off -c max_connections={max_connections} {settings}"
+    ).strip()
     log = root / "postgres.log"
     try:
         run(
             as_owner(
-                [str(programs / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(log),
+                [str(bindir() / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(log),
                  "-w", "-t", "60", "start"]
             )
         )  # fmt: skip
     except LaunchError as error:
         raise LaunchError(f"{error}\n{tail(log)}") from None
-    return datadir
 
 
 def _create(programs: Path, root: Path, datadir: Path, *, user: str, password: str) -> None:

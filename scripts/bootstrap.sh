@@ -32,6 +32,8 @@ elif [ "${1:-}" = "--staging" ]; then
   command -v prometheus >/dev/null || missing+=(prometheus)
   has_nginx || missing+=(nginx)
 elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
+  # pg_ctl is postgresql-15's; psql and pg_basebackup (which copies the tests' replica) come with it,
+  # in postgresql-client-15, on which it depends.
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
   has_pgbouncer || missing+=(pgbouncer)
   command -v runuser >/dev/null || missing+=(util-linux)

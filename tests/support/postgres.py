@@ -16,6 +16,16 @@ from launch import free_port, run
 from launch import postgres as pg
 
 
+def psql(port: int, sql: str, *, user: str, password: str, database: str = "postgres") -> str:
+    """What `sql` prints, unaligned and without headers (`a|b` a row), run by `user` on the server
+    on 127.0.0.1:`port`; an error fails with PostgreSQL's message."""
+    return run(
+        [str(pg.bindir() / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", user,
+         "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+        env={**os.environ, "PGPASSWORD": password},
+    )  # fmt: skip
+
+
 @dataclass
 class PostgresCluster:
     datadir: Path
@@ -28,11 +38,7 @@ class PostgresCluster:
         return f"postgresql+{driver}://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        return run(
-            [str(pg.bindir() / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-            env={**os.environ, "PGPASSWORD": self.password},
-        )  # fmt: skip
+        return psql(self.port, sql, user=self.user, password=self.password, database=database)
 
     def start(self) -> None:
         pg.start(
@@ -42,6 +48,9 @@ class PostgresCluster:
             password=self.password,
             max_connections=self.max_connections,
         )
+
+    def running(self) -> bool:
+        return pg.pid(self.datadir) is not None
 
     def stop(self) -> None:
         """A fast shutdown, as in a restart or failover: sessions are ended, connections closed."""
