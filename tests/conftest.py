@@ -2,7 +2,8 @@
 
 Set INKWELL_TEST_DATABASE_URL (an asyncpg URL of a role that may create databases) to use an
 existing server; otherwise a private cluster is started for the session and removed after it.
-tests/pgbouncer/ runs a part of the suite again through PgBouncer, in front of the same server.
+tests/pgbouncer/ runs a part of the suite again through PgBouncer, in front of the same server;
+tests/replica/ has a private cluster of its own, with a streaming replica of it.
 """
 
 from __future__ import annotations
