@@ -106,6 +106,15 @@ def test_every_object_matches_the_pinned_kubernetes_schemas(values: Path) -> Non
     assert errors == []
 
 
+def test_production_through_pgbouncer_with_a_replica_and_redis_matches_the_pinned_kubernetes_schemas() -> (
+    None
+):
+    sets = {"database.pooler": "pgbouncer", "database.replica.enabled": "true", "redis.enabled": "true"}
+    objects = [o for o in render(PROD, **sets) if not is_monitoring(o)]
+    errors = [error for obj in objects if (error := kubernetes_errors(obj))]
+    assert errors == []
+
+
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
 def test_monitoring_objects_match_the_prometheus_operator_crds(values: Path) -> None:
     objects = [o for o in rendered(values) if is_monitoring(o)]

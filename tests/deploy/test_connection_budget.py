@@ -5,58 +5,14 @@ pool sizes left unset are derived from it, and sizes that cannot fit fail the re
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests.support.helm import CHART, CI_VALUES, helm, one, render
+from tests.deploy.budget import DEV, MIGRATION, PROD, database_values, failure, most_pods, pools, workers
+from tests.support.helm import CI_VALUES, one, render
 
 pytestmark = pytest.mark.slow
-
-DEV = CHART / "ci" / "development-values.yaml"
-PROD = CHART / "ci" / "production-values.yaml"
-MIGRATION = 1  # Alembic on one connection (service/migrations/env.py)
-
-
-def database_values(values: Path) -> dict[str, Any]:
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())["database"]
-    return {**defaults, **(yaml.safe_load(values.read_text()).get("database") or {})}
-
-
-def pools(objects: list[dict[str, Any]]) -> tuple[int, int]:
-    data = one(objects, "ConfigMap", "-inkwell")["data"]
-    return int(data["INKWELL_DB_POOL_SIZE"]), int(data["INKWELL_DB_MAX_OVERFLOW"])
-
-
-def most_pods(objects: list[dict[str, Any]]) -> int:
-    """The most pods that can exist at once, read from the objects Kubernetes acts on: the HPA's maximum
-    (or the Deployment's replicas) and the rolling update's surge, rounded up as Kubernetes does."""
-    deployment = one(objects, "Deployment")
-    hpa = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
-    replicas = hpa[0]["spec"]["maxReplicas"] if hpa else deployment["spec"]["replicas"]
-    surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
-    assert surge.endswith("%"), surge
-    return replicas + math.ceil(replicas * int(surge[:-1]) / 100)
-
-
-def workers(objects: list[dict[str, Any]]) -> int:
-    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
-    args = container["args"]
-    return int(args[args.index("--workers") + 1])
-
-
-def failure(*value_files: Path, **sets: str) -> str:
-    args = ["template", "ink", str(CHART)]
-    for path in value_files:
-        args += ["-f", str(path)]
-    for key, value in sets.items():
-        args += ["--set", f"{key}={value}"]
-    result = helm(*args, check=False)
-    assert result.returncode != 0, "rendered, but should not fit the database"
-    return result.stderr
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
@@ -75,7 +31,10 @@ def test_production_at_the_hpa_maximum_and_a_rollout_fits_postgresqls_default_10
     assert workers(objects) == 1
     # 15 x 1 x (3 + 2) = 75, + 1 migration + 10 reserved = 86 <= 100; it was 12 x (10 + 10) = 240.
     assert pools(objects) == (3, 2)
-    assert database_values(PROD) == {"maxConnections": 100, "reservedConnections": 10}
+    database = database_values(PROD)
+    assert (database["maxConnections"], database["reservedConnections"]) == (100, 10)
+    # Straight to PostgreSQL, without a replica: its pools are all the database sees of the pods.
+    assert (database["pooler"], database["replica"]["enabled"]) == ("none", False)
 
 
 @pytest.mark.parametrize(

@@ -54,15 +54,38 @@ app.kubernetes.io/part-of: inkwell
 {{- .Values.secret.existingSecret | default (include "inkwell.fullname" .) }}
 {{- end }}
 
-{{/* The container environment, shared by the Deployment and the migration Job. */}}
+{{/*
+The container environment from the Secret, shared by the Deployment and the migration Job: call it
+with (dict "root" . "migration" true) for the Job. Through PgBouncer the migration goes straight to
+PostgreSQL (secret.directDatabaseUrl): it holds locks and long transactions, and opens its one
+connection without the pooler's statement settings (docs/connections.md). It needs neither the
+replica nor Redis, so the Job gets neither.
+*/}}
 {{- define "inkwell.env" -}}
+{{- $ := .root }}
+{{- $secret := include "inkwell.secretName" $ }}
+{{- $keys := $.Values.secret.keys }}
 - name: INKWELL_SECRET_KEY
-  valueFrom: {secretKeyRef: {name: {{ include "inkwell.secretName" . }}, key: {{ .Values.secret.keys.secretKey }}}}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.secretKey }}}}
+{{- $databaseUrlKey := $keys.databaseUrl }}
+{{- if and .migration (eq $.Values.database.pooler "pgbouncer") }}
+{{- $databaseUrlKey = $keys.directDatabaseUrl }}
+{{- end }}
 - name: INKWELL_DATABASE_URL
-  valueFrom: {secretKeyRef: {name: {{ include "inkwell.secretName" . }}, key: {{ .Values.secret.keys.databaseUrl }}}}
-{{- if or .Values.secret.sentryDsn .Values.secret.existingSecret }}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $databaseUrlKey }}}}
+{{- if not .migration }}
+{{- if $.Values.database.replica.enabled }}
+- name: INKWELL_DATABASE_READ_URL
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.databaseReadUrl }}}}
+{{- end }}
+{{- if $.Values.redis.enabled }}
+- name: INKWELL_REDIS_URL
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.redisUrl }}}}
+{{- end }}
+{{- end }}
+{{- if or $.Values.secret.sentryDsn $.Values.secret.existingSecret }}
 - name: INKWELL_SENTRY_DSN
-  valueFrom: {secretKeyRef: {name: {{ include "inkwell.secretName" . }}, key: {{ .Values.secret.keys.sentryDsn }}, optional: true}}
+  valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ $keys.sentryDsn }}, optional: true}}
 {{- end }}
 - name: K8S_POD_NAME
   valueFrom: {fieldRef: {fieldPath: metadata.name}}
@@ -70,7 +93,7 @@ app.kubernetes.io/part-of: inkwell
   valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
 - name: K8S_NODE_NAME
   valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
-{{- with .Values.extraEnv }}
+{{- with $.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -97,24 +120,49 @@ strategy and the connection budget both read it here, so they cannot disagree.
 The database's connection budget and the pool each service process gets from it, as JSON (read it
 with fromJson). The most pods that can exist at once are the HPA's maximum (or the fixed replica
 count) plus a rolling update's surge beside them; each runs `workers` processes, each with a pool of
-dbPoolSize connections and up to dbMaxOverflow more. The migration holds one connection (Alembic on
-a NullPool engine, service/migrations/env.py), whether the hook Job or `inkwell-ops migrate` runs
-it; reservedConnections are everyone else's. Pool sizes left unset share what remains equally among
-the processes, half kept and half overflow, at most the service's own defaults of 10 + 10 (one event
-loop has no use for more). Sizes that cannot fit fail the render, with the numbers.
+dbPoolSize connections and up to dbMaxOverflow more, and with a replica (database.replica) a second
+pool of the same size to it. Pool sizes left unset share the budget equally among the pools, half
+kept and half overflow, at most the service's own defaults of 10 + 10 (one event loop has no use for
+more). Sizes that cannot fit fail the render, with the numbers.
+
+Straight to PostgreSQL (database.pooler none), the budget is max_connections less the migration's
+one connection (Alembic on a NullPool engine, service/migrations/env.py, whether the hook Job or
+`inkwell-ops migrate` runs it) and reservedConnections, everyone else's; the replica's pools must fit
+its own max_connections less its reserve. Through PgBouncer (pgbouncer), the pools are PgBouncer's
+clients and the budget is its max_client_conn (the replica's pools too: it is another [databases]
+entry of the same PgBouncer); what reaches PostgreSQL is PgBouncer's server pool, instances x
+(default_pool_size + reserve_pool_size), which must fit max_connections beside the migration (straight
+to PostgreSQL) and the reserve, and the replica's beside its reserve.
 */}}
 {{- define "inkwell.connectionBudget" -}}
-{{- $maxConnections := int .Values.database.maxConnections }}
-{{- $reserved := int .Values.database.reservedConnections }}
+{{- $db := .Values.database }}
+{{- $pooled := eq $db.pooler "pgbouncer" }}
+{{- $replica := $db.replica.enabled }}
+{{- $maxConnections := int $db.maxConnections }}
+{{- $reserved := int $db.reservedConnections }}
 {{- $migration := 1 }}
+{{- $replicaMax := int (ternary $db.maxConnections $db.replica.maxConnections (kindIs "invalid" $db.replica.maxConnections)) }}
+{{- $replicaReserved := int (ternary $db.reservedConnections $db.replica.reservedConnections (kindIs "invalid" $db.replica.reservedConnections)) }}
+{{- $databases := ternary 2 1 $replica }}
 {{- $replicasFrom := ternary "autoscaling.maxReplicas" "replicaCount" .Values.autoscaling.enabled }}
 {{- $replicas := int (ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled) }}
 {{- $surge := div (add (mul $replicas (include "inkwell.maxSurgePercent" . | int)) 99) 100 }}
 {{- $pods := add $replicas $surge }}
 {{- $workers := int .Values.workers }}
 {{- $processes := mul $pods $workers }}
-{{- $budget := sub (sub $maxConnections $reserved) $migration }}
-{{- $share := div (max $budget 0) $processes }}
+{{- $podsText := printf "%d pods (%s %d + a rolling update's surge of %d) x %d worker(s)" $pods $replicasFrom $replicas $surge $workers }}
+{{- $budget := 0 }}
+{{- $share := 0 }}
+{{- if $pooled }}
+{{- $budget = int $db.pgbouncer.maxClientConnections }}
+{{- $share = div $budget (mul $processes $databases) }}
+{{- else }}
+{{- $budget = sub (sub $maxConnections $reserved) $migration }}
+{{- $share = div (max $budget 0) $processes }}
+{{- if $replica }}
+{{- $share = min $share (div (max (sub $replicaMax $replicaReserved) 0) $processes) }}
+{{- end }}
+{{- end }}
 {{- $poolSet := not (kindIs "invalid" .Values.config.dbPoolSize) }}
 {{- $overflowSet := not (kindIs "invalid" .Values.config.dbMaxOverflow) }}
 {{- $pool := 0 }}
@@ -131,13 +179,82 @@ loop has no use for more). Sizes that cannot fit fail the render, with the numbe
 {{- $overflow = max 0 (min 10 (sub $share $pool)) }}
 {{- end }}
 {{- $perProcess := add $pool $overflow }}
-{{- $needed := add (mul $processes $perProcess) $migration $reserved }}
+{{- $poolText := printf "(config.dbPoolSize %d + config.dbMaxOverflow %d)" $pool $overflow }}
+{{- $connections := mul $processes $perProcess }}
+{{- $server := 0 }}
+{{- if $pooled }}
+{{- $pgbouncer := $db.pgbouncer }}
+{{- $instances := int $pgbouncer.instances }}
+{{- $reservePool := int $pgbouncer.reservePoolSize }}
+{{- $server = mul $instances (add (int $pgbouncer.serverPoolSize) $reservePool) }}
+{{- $serverText := printf "database.pgbouncer.instances %d x (database.pgbouncer.serverPoolSize %d + database.pgbouncer.reservePoolSize %d) = %d server connections" $instances (int $pgbouncer.serverPoolSize) $reservePool $server }}
+{{- $serverNeeded := add $server $migration $reserved }}
+{{- if gt $serverNeeded $maxConnections }}
+{{- $fit := sub (div (max (sub (sub $maxConnections $migration) $reserved) 0) $instances) $reservePool }}
+{{- $advice := "Not even one server connection per PgBouncer instance fits: run fewer PgBouncer instances (database.pgbouncer.instances), lower database.pgbouncer.reservePoolSize or database.reservedConnections, or raise database.maxConnections (the database's max_connections, with its owners)." }}
+{{- if ge $fit 1 }}
+{{- $advice = printf "Lower PgBouncer's default_pool_size, and database.pgbouncer.serverPoolSize with it, to at most %d, or raise database.maxConnections (the database's max_connections, with its owners) to at least %d." $fit $serverNeeded }}
+{{- end }}
+{{- fail (printf "PgBouncer's server connections do not fit the database's: %s, + %d for the migration (straight to PostgreSQL) + %d reserved (database.reservedConnections) = %d, more than database.maxConnections %d. %s" $serverText $migration $reserved $serverNeeded $maxConnections $advice) }}
+{{- end }}
+{{- if and $replica (gt (add $server $replicaReserved) $replicaMax) }}
+{{- fail (printf "PgBouncer's server connections to the replica do not fit it: %s, + %d reserved (database.replica.reservedConnections) = %d, more than database.replica.maxConnections %d. Lower PgBouncer's pool for the replica (its [databases] entry's pool_size, or default_pool_size) and database.pgbouncer.serverPoolSize with it, or raise database.replica.maxConnections (the replica's max_connections, with its owners)." $serverText $replicaReserved (add $server $replicaReserved) $replicaMax) }}
+{{- end }}
+{{- $clients := mul $connections $databases }}
+{{- if gt $clients $budget }}
+{{- $databasesText := ternary " x 2 (a pool to the primary and one to the replica)" "" $replica }}
+{{- $advice := printf "Even one connection per pool does not fit: lower %s or workers, or raise PgBouncer's max_client_conn, and database.pgbouncer.maxClientConnections with it." $replicasFrom }}
+{{- if ge $share 1 }}
+{{- $advice = printf "Lower config.dbPoolSize and config.dbMaxOverflow (or leave them unset to size them from the budget: %d connections per pool here), lower %s or workers, or raise PgBouncer's max_client_conn, and database.pgbouncer.maxClientConnections with it, to at least %d." $share $replicasFrom $clients }}
+{{- end }}
+{{- fail (printf "the release needs more PgBouncer client connections than database.pgbouncer.maxClientConnections allows: %s x %s%s = %d client connections, more than database.pgbouncer.maxClientConnections %d (PgBouncer's max_client_conn). %s" $podsText $poolText $databasesText $clients $budget $advice) }}
+{{- end }}
+{{- else }}
+{{- $needed := add $connections $migration $reserved }}
 {{- if gt $needed $maxConnections }}
 {{- $advice := printf "Even one connection per process does not fit: lower %s or workers, or raise database.maxConnections (the database's max_connections, with its owners)." $replicasFrom }}
 {{- if ge $share 1 }}
 {{- $advice = printf "Lower config.dbPoolSize and config.dbMaxOverflow (or leave them unset to size them from the budget: %d connections per process here), lower %s or workers, or raise database.maxConnections (the database's max_connections, with its owners) to at least %d." $share $replicasFrom $needed }}
 {{- end }}
-{{- fail (printf "the release needs more database connections than database.maxConnections allows: %d pods (%s %d + a rolling update's surge of %d) x %d worker(s) x (config.dbPoolSize %d + config.dbMaxOverflow %d) = %d connections, + %d for the migration + %d reserved (database.reservedConnections) = %d, more than database.maxConnections %d. %s" $pods $replicasFrom $replicas $surge $workers $pool $overflow (mul $processes $perProcess) $migration $reserved $needed $maxConnections $advice) }}
+{{- fail (printf "the release needs more database connections than database.maxConnections allows: %s x %s = %d connections, + %d for the migration + %d reserved (database.reservedConnections) = %d, more than database.maxConnections %d. %s" $podsText $poolText $connections $migration $reserved $needed $maxConnections $advice) }}
 {{- end }}
-{{- dict "replicas" $replicas "replicasFrom" $replicasFrom "surge" $surge "pods" $pods "workers" $workers "pool" $pool "overflow" $overflow "connections" (mul $processes $perProcess) "budget" $budget "migration" $migration "reserved" $reserved "maxConnections" $maxConnections | toJson }}
+{{- $replicaNeeded := add $connections $replicaReserved }}
+{{- if and $replica (gt $replicaNeeded $replicaMax) }}
+{{- $advice := printf "Even one connection per process does not fit the replica: lower %s or workers, or raise database.replica.maxConnections (the replica's max_connections, with its owners)." $replicasFrom }}
+{{- if ge $share 1 }}
+{{- $advice = printf "Lower config.dbPoolSize and config.dbMaxOverflow (or leave them unset to size them from both budgets: %d connections per process here), lower %s or workers, or raise database.replica.maxConnections (the replica's max_connections, with its owners) to at least %d." $share $replicasFrom $replicaNeeded }}
+{{- end }}
+{{- fail (printf "the release needs more connections to the replica than database.replica.maxConnections allows: %s x %s, the replica's pool being the primary's size, = %d connections, + %d reserved (database.replica.reservedConnections) = %d, more than database.replica.maxConnections %d. %s" $podsText $poolText $connections $replicaReserved $replicaNeeded $replicaMax $advice) }}
+{{- end }}
+{{- end }}
+{{- dict "pooler" $db.pooler "replica" $replica "databases" $databases "replicas" $replicas "replicasFrom" $replicasFrom "surge" $surge "pods" $pods "workers" $workers "pool" $pool "overflow" $overflow "connections" $connections "clients" (mul $connections $databases) "budget" $budget "migration" $migration "reserved" $reserved "maxConnections" $maxConnections "server" $server "replicaMaxConnections" $replicaMax "replicaReserved" $replicaReserved | toJson }}
+{{- end }}
+
+{{/*
+What the chart cannot leave to the service to refuse at start-up, or would count wrongly: a replica
+outside development and test needs Redis (the service keeps each user's read-your-writes there, for
+every pod to see, and refuses to start without it); a URL for something not switched on would be
+silently unused; and the pooler or the replica set through extraEnv would escape the budget above.
+*/}}
+{{- define "inkwell.checkDatabase" -}}
+{{- $extra := list }}
+{{- range .Values.extraEnv }}
+{{- $extra = append $extra .name }}
+{{- end }}
+{{- range $name, $value := dict "INKWELL_DATABASE_POOLER" "database.pooler" "INKWELL_DATABASE_READ_URL" "database.replica" }}
+{{- if has $name $extra }}
+{{- fail (printf "extraEnv sets %s: use %s instead, so that the connection budget counts what the pods open" $name $value) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.secret.databaseReadUrl (not .Values.database.replica.enabled) }}
+{{- fail "secret.databaseReadUrl is set but database.replica.enabled is false: enable the replica (its connections are then counted against database.replica.maxConnections) or leave the URL empty" }}
+{{- end }}
+{{- if and .Values.secret.redisUrl (not .Values.redis.enabled) }}
+{{- fail "secret.redisUrl is set but redis.enabled is false: enable Redis or leave the URL empty" }}
+{{- end }}
+{{- $local := has .Values.config.environment (list "development" "test") }}
+{{- $redis := or .Values.redis.enabled (has "INKWELL_REDIS_URL" $extra) }}
+{{- if and .Values.database.replica.enabled (not $local) (not $redis) }}
+{{- fail (printf "database.replica.enabled needs Redis outside development and test (config.environment is %s): set redis.enabled and its URL (secret.redisUrl, or the key %s of secret.existingSecret). Every pod must know which users' writes the replica has not replayed yet, and the service refuses to start without it." .Values.config.environment .Values.secret.keys.redisUrl) }}
+{{- end }}
 {{- end }}
