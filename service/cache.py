@@ -13,6 +13,12 @@ favourite, an edit) invalidates only theirs, and the lists; a write that may tou
 invalidates every article or every comment list, and writes to users (names, bios, images) always
 invalidate everything. Which routes are cached is declared on the routes (`cached`).
 
+With a read replica (`service.replica`), a scope's generation also carries the LSN of the commit
+that last invalidated it (the largest seen, kept through the invalidation before the next commit,
+which does not know its own yet). A read that misses is built on the replica only once the replica
+has replayed the LSN of every scope it will be stored under: else what a lagging replica returned
+after a write could be cached under the generation that write gave, and served until it expires.
+
 Backends: Redis (INKWELL_REDIS_URL) shared by every process and pod; in-process otherwise, which is
 only coherent in a single process, so it is used only in development and test with one worker.
 With Redis unreachable, reads skip the cache and writes answer 503: a write that could not be
@@ -38,6 +44,7 @@ from service.config import Settings
 from service.db import Changes, UnitOfWork
 from service.errors import ServiceUnavailable
 from service.observability.metrics import CACHE_ERRORS, CACHE_LOOKUPS
+from service.replica import READ_AFTER
 from service.responses import JSON_MEDIA_TYPE
 
 logger = structlog.get_logger("inkwell.cache")
@@ -123,11 +130,17 @@ class Slot:
     key: str
     generations: str
 
+    @property
+    def after(self) -> int:
+        """The LSN a value stored here must have been read at or after: the latest commit that
+        invalidated one of its scopes (0 when none recorded one)."""
+        return max(int(generation.partition(":")[2] or 0) for generation in self.generations.split("."))
+
 
 class Backend(Protocol):
     async def get(self, scopes: Sequence[str], key: str) -> tuple[Slot, bytes | None]: ...
     async def put(self, slot: Slot, value: bytes) -> None: ...
-    async def invalidate(self, scopes: Iterable[str]) -> None: ...
+    async def invalidate(self, scopes: Iterable[str], lsn: int = 0) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -146,16 +159,16 @@ class LocalBackend:
         self.ttl = ttl
         self.max_entries = max_entries
         self.clock = 0
-        self.generations: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self.generations: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self.values: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
 
-    def _generation(self, scope: str, now: float) -> int:
+    def _generation(self, scope: str, now: float) -> str:
         found = self.generations.get(scope)
-        return found[1] if found is not None and found[0] > now else 0
+        return found[1] if found is not None and found[0] > now else "0"
 
     async def get(self, scopes: Sequence[str], key: str) -> tuple[Slot, bytes | None]:
         now = time.monotonic()
-        slot = Slot(key, ".".join(str(self._generation(scope, now)) for scope in scopes))
+        slot = Slot(key, ".".join(self._generation(scope, now) for scope in scopes))
         found = self.values.get((slot.generations, key))
         if found is None or found[0] < now:
             return slot, None
@@ -167,12 +180,13 @@ class LocalBackend:
         while len(self.values) > self.max_entries:
             self.values.popitem(last=False)
 
-    async def invalidate(self, scopes: Iterable[str]) -> None:
+    async def invalidate(self, scopes: Iterable[str], lsn: int = 0) -> None:
         now = time.monotonic()
         self.clock += 1
         for scope in scopes:
+            before = Slot("", self._generation(scope, now)).after
             self.generations.pop(scope, None)
-            self.generations[scope] = (now + _generation_ttl(self.ttl), self.clock)
+            self.generations[scope] = (now + _generation_ttl(self.ttl), f"{self.clock}:{max(lsn, before)}")
         # Oldest first: drop the generations that have expired.
         while self.generations and next(iter(self.generations.values()))[0] <= now:
             self.generations.popitem(last=False)
@@ -188,10 +202,17 @@ for i, key in ipairs(KEYS) do generations[i] = redis.call('GET', key) or '0' end
 local stamp = table.concat(generations, '.')
 return {stamp, redis.call('GET', ARGV[2] .. stamp .. ':' .. ARGV[1])}
 """
-# Every scope's new generation in one command, from the clock (KEYS[1]).
+# Every scope's new generation in one command, from the clock (KEYS[1]), each with the larger of
+# the LSN given (ARGV[2]) and the one it had. LSNs are compared as Lua numbers (doubles, exact to
+# 2^53 bytes of WAL) and kept as the strings they came as.
 _INVALIDATE = """
 local generation = redis.call('INCR', KEYS[1])
-for i = 2, #KEYS do redis.call('SET', KEYS[i], generation, 'EX', ARGV[1]) end
+for i = 2, #KEYS do
+  local lsn = ARGV[2]
+  local before = string.match(redis.call('GET', KEYS[i]) or '', ':(%d+)$')
+  if before and tonumber(before) > tonumber(lsn) then lsn = before end
+  redis.call('SET', KEYS[i], generation .. ':' .. lsn, 'EX', ARGV[1])
+end
 """
 _PREFIX = "inkwell:"
 
@@ -224,12 +245,12 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 
-    async def invalidate(self, scopes: Iterable[str]) -> None:
+    async def invalidate(self, scopes: Iterable[str], lsn: int = 0) -> None:
         from redis.exceptions import RedisError
 
         keys = [f"{_PREFIX}clock", *(f"{_PREFIX}gen:{scope}" for scope in scopes)]
         try:
-            await self.renew(keys=keys, args=[_generation_ttl(self.ttl)])
+            await self.renew(keys=keys, args=[_generation_ttl(self.ttl), lsn])
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -241,10 +262,10 @@ class ResponseCache:
     def __init__(self, backend: Backend | None) -> None:
         self.backend = backend
 
-    async def invalidate(self, scopes: Iterable[str]) -> None:
+    async def invalidate(self, scopes: Iterable[str], lsn: int = 0) -> None:
         if self.backend is not None:
             try:
-                await self.backend.invalidate(scopes)
+                await self.backend.invalidate(scopes, lsn)
             except CacheUnavailable:
                 CACHE_ERRORS.labels("invalidate").inc()
                 raise
@@ -321,6 +342,8 @@ class PublicReadCache:
             await send({"type": "http.response.body", "body": value})
             return
         CACHE_LOOKUPS.labels(read.family, "miss").inc()
+        if after := slot.after:
+            scope[READ_AFTER] = after  # built where it has replayed the scopes' last write
         status = 0
         chunks: list[bytes] = []
 
@@ -361,7 +384,7 @@ class InvalidateOnCommit:
     async def after_commit(self, uow: UnitOfWork) -> None:
         if scopes := written_scopes(uow.changes):
             try:
-                await self.cache.invalidate(scopes)
+                await self.cache.invalidate(scopes, uow.commit_lsn)
             except CacheUnavailable:
                 logger.warning("cache invalidation after commit failed", scopes=sorted(scopes))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -34,15 +34,17 @@ from sqlalchemy.sql.dml import UpdateBase
 from service import dialects
 from service.config import Settings
 from service.errors import ConduitError, Conflict, ServiceUnavailable, Unprocessable
-from service.observability.metrics import TimedAsyncAdaptedQueuePool
+from service.observability.metrics import ReplicaTimedAsyncAdaptedQueuePool, TimedAsyncAdaptedQueuePool
+from service.replica import UNKNOWN_LSN, Replica, WriteLogUnavailable
 
 logger = structlog.get_logger("inkwell.db")
 
 Entity = TypeVar("Entity")
 
 
-def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
-    url = make_url(settings.database_url)
+def create_engine(settings: Settings, *, null_pool: bool = False, replica: bool = False) -> AsyncEngine:
+    """The primary's engine, or with `replica` the read replica's (its pool sized as the primary's)."""
+    url = make_url(settings.database_read_url if replica else settings.database_url)
     dialect = dialects.of(url)
     kwargs: dict[str, Any] = {
         "echo": settings.db_echo,
@@ -52,7 +54,7 @@ def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine
         kwargs["poolclass"] = NullPool
     elif dialect.pooled:
         kwargs.update(
-            poolclass=TimedAsyncAdaptedQueuePool,
+            poolclass=ReplicaTimedAsyncAdaptedQueuePool if replica else TimedAsyncAdaptedQueuePool,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
@@ -113,41 +115,89 @@ def _only_reads(statement: Any) -> None:
         raise ReadOnlyViolation(f"only SELECTs are read through here, not {type(statement).__name__}")
 
 
+Fallback = Callable[[BaseException], Awaitable[AsyncSession]]
+Outcome = TypeVar("Outcome")
+
+
 class Reads:
     """A unit of work's reading door: SELECTs only, as Core rows (plain columns, without the ORM's
-    statement and result handling) or as ORM entities, on the unit's connection."""
+    statement and result handling) or as ORM entities, on the unit's connection.
 
-    __slots__ = ("_session",)
+    On a replica, a statement that finds it gone (a closed connection, a refused one) runs again on
+    the primary through `fallback`, and so does the rest of the unit: a read-only unit runs each
+    statement on its own snapshot (autocommit), so nothing it read before depends on where."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    __slots__ = ("_fallback", "_session")
+
+    def __init__(self, session: AsyncSession, *, fallback: Fallback | None = None) -> None:
         self._session = session
+        self._fallback = fallback
+
+    async def _run(self, statement: Callable[[AsyncSession], Awaitable[Outcome]]) -> Outcome:
+        try:
+            return await statement(self._session)
+        except Exception as exc:
+            if self._fallback is None or not is_outage(exc):
+                raise
+            fallback, self._fallback = self._fallback, None
+            self._session = await fallback(exc)
+            return await statement(self._session)
 
     async def rows(self, query: Select[Any], params: Mapping[str, Any] | None = None) -> Result[Any]:
         _only_reads(query)
-        # On the session's connection: SQLAlchemy Core alone; these rows need no entities.
-        return await (await self._session.connection()).execute(query, params)
+
+        async def run(session: AsyncSession) -> Result[Any]:
+            # On the session's connection: SQLAlchemy Core alone; these rows need no entities.
+            return await (await session.connection()).execute(query, params)
+
+        return await self._run(run)
 
     async def entities(
         self, query: Select[tuple[Entity]], params: Mapping[str, Any] | None = None
     ) -> ScalarResult[Entity]:
         _only_reads(query)
-        return (await self._session.execute(query, params)).scalars()
+
+        async def run(session: AsyncSession) -> ScalarResult[Entity]:
+            return (await session.execute(query, params)).scalars()
+
+        return await self._run(run)
 
     async def get(self, model: type[Entity], ident: Any) -> Entity | None:
-        return await self._session.get(model, ident)
+        return await self._run(lambda session: session.get(model, ident))
 
 
 class UnitOfWork:
     """One request's (or job's) work on the database: see the module's docstring."""
 
-    __slots__ = ("_after_commit", "_session", "changes", "dialect", "read", "writable")
+    __slots__ = (
+        "_after_commit",
+        "_session",
+        "changes",
+        "commit_lsn",
+        "dialect",
+        "read",
+        "readers",
+        "writable",
+    )
 
-    def __init__(self, session: AsyncSession, *, writable: bool, dialect: dialects.InkwellDialect) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        writable: bool,
+        dialect: dialects.InkwellDialect,
+        fallback: Fallback | None = None,
+    ) -> None:
         self._session = session
         self.writable = writable
         self.dialect = dialect
-        self.read = Reads(session)
+        self.read = Reads(session, fallback=fallback)
         self.changes = Changes()
+        # The users whose next reads must see this unit's writes: the signed-in writer, a user an
+        # admin changed, a new registration (read on the primary until a replica has them).
+        self.readers: set[int] = set()
+        # With a replica: the primary's LSN once this unit committed (0 before, or without one).
+        self.commit_lsn = 0
         self._after_commit: list[Callable[[], object]] = []
 
     def _refuse_if_read_only(self) -> None:
@@ -206,30 +256,56 @@ class CommitHook(Protocol):
 
 
 class Database:
-    """The engine's two kinds of unit of work, and the hooks every commit runs."""
+    """The engine's two kinds of unit of work, and the hooks every commit runs; with a read replica,
+    which of the read-only units run on it (`service.replica`)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, replica: Replica | None = None) -> None:
         self.engine = engine
         self.dialect = dialects.of(engine)
+        self.replica = replica
         self._hooks: list[CommitHook] = []
         self._write_sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._read_sessions = self._read_only_sessions(engine)
+        self._replica_sessions = self._read_only_sessions(replica.engine) if replica else None
+
+    def _read_only_sessions(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         options = self.dialect.read_only_options
         read_engine = engine.execution_options(**options) if options else engine
-        self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
+        return async_sessionmaker(read_engine, expire_on_commit=False, autoflush=False)
 
     def on_commit(self, hook: CommitHook) -> None:
         self._hooks.append(hook)
 
     def use_sessions(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Every unit of work from now on runs on `sessions` (the suite's: joined to a test's
-        transaction); read-only ones still only read."""
+        transaction); read-only ones still only read, and none on a replica."""
         self._write_sessions = self._read_sessions = sessions
+        self._replica_sessions = None
+
+    def start(self) -> None:
+        if self.replica is not None:
+            self.replica.start()
+
+    async def close(self) -> None:
+        if self.replica is not None:
+            await self.replica.close()
 
     @contextlib.asynccontextmanager
-    async def unit_of_work(self, *, writable: bool) -> AsyncIterator[UnitOfWork]:
-        sessions = self._write_sessions if writable else self._read_sessions
-        async with sessions() as session:
-            uow = UnitOfWork(session, writable=writable, dialect=self.dialect)
+    async def unit_of_work(
+        self, *, writable: bool, reader: int | None = None, read_after: int = 0
+    ) -> AsyncIterator[UnitOfWork]:
+        """A unit of work. A read-only one runs on the replica when there is one and it has replayed
+        `reader`'s last write and the LSN `read_after`, else on the primary."""
+        sessions, fallback = self._write_sessions if writable else self._read_sessions, None
+        if not writable and self._replica_sessions and await self._on_replica(reader, read_after):
+            sessions, fallback = self._replica_sessions, self._fall_back
+        async with sessions() as session, contextlib.AsyncExitStack() as on_primary:
+            uow = UnitOfWork(
+                session,
+                writable=writable,
+                dialect=self.dialect,
+                fallback=functools.partial(fallback, on_primary) if fallback else None,
+            )
             try:
                 yield uow
                 if writable:
@@ -241,19 +317,47 @@ class Database:
             except Exception as exc:
                 with contextlib.suppress(Exception):
                     await session.rollback()
-                translated = self._translate(exc)
+                translated = self._translate(exc, uow_writable=writable)
                 if translated is None:
                     raise
                 raise translated from exc
+
+    async def _on_replica(self, reader: int | None, read_after: int) -> bool:
+        return self.replica is not None and await self.replica.serves(reader=reader, read_after=read_after)
+
+    async def _fall_back(self, on_primary: contextlib.AsyncExitStack, exc: BaseException) -> AsyncSession:
+        """The replica is gone: this read goes on on the primary, and so do the next until a check
+        finds it back."""
+        assert self.replica is not None
+        self.replica.refused(exc)
+        return await on_primary.enter_async_context(self._read_sessions())
 
     async def _commit(self, uow: UnitOfWork, session: AsyncSession) -> None:
         if session.new or session.dirty or session.deleted:
             await uow.save()
         for hook in self._hooks:
             await hook.before_commit(uow)
+        replica, readers = self.replica, frozenset(uow.readers)
+        if replica is not None and uow.changes and readers:
+            try:
+                await replica.writes.pending(readers)
+            except WriteLogUnavailable as exc:
+                # Committed, the writer's next read could miss this write on the replica.
+                raise ServiceUnavailable(
+                    "redis", "is unavailable, so writes wait until it is back; retry later"
+                ) from exc
         await session.commit()
         # The write is durable and the client will be told so: what fails from now on is logged.
         steps: list[Callable[[], object]] = [*uow._after_commit]
+        if replica is not None and uow.changes:
+            try:
+                uow.commit_lsn = await replica.commit_position()
+            except Exception:
+                # Until the records expire, what must see this write reads on the primary.
+                logger.exception("reading the commit's position failed")
+                uow.commit_lsn = UNKNOWN_LSN
+            if readers:
+                steps.append(functools.partial(replica.writes.committed, readers, uow.commit_lsn))
         steps += [functools.partial(hook.after_commit, uow) for hook in self._hooks]
         for step in steps:
             try:
@@ -263,7 +367,7 @@ class Database:
             except Exception:
                 logger.exception("an after-commit step failed", step=repr(step))
 
-    def _translate(self, exc: Exception) -> ConduitError | None:
+    def _translate(self, exc: Exception, *, uow_writable: bool) -> ConduitError | None:
         if isinstance(exc, ConduitError):
             return None
         if is_outage(exc):
@@ -271,6 +375,9 @@ class Database:
         if self.dialect.is_unstorable_text(exc):
             # Input validation refuses NUL characters; this is the net under anything it missed.
             return Unprocessable({"request": ["contains characters that cannot be stored"]})
+        if self.dialect.is_write_conflict(exc) and not uow_writable:
+            # A hot standby cancels a read that conflicts with what it replays (40001).
+            return ServiceUnavailable("database", "cancelled this read while it replayed a write; retry")
         if isinstance(exc, IntegrityError) or self.dialect.is_write_conflict(exc):
             # A concurrent request changed the same rows (deleted the article being favourited,
             # took the slug being set, locked them first): nothing was written, and trying again

@@ -11,10 +11,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from service.auth.roles import Role, has_role
+from service.auth.security import InvalidToken, decode_token
 from service.config import Settings
 from service.db import Database, UnitOfWork
 from service.errors import Forbidden, Unauthorized
 from service.models import User
+from service.replica import READ_AFTER
 from service.users import service as users
 
 # GET and HEAD only read: their unit of work refuses writes (and on PostgreSQL runs without a
@@ -29,8 +31,30 @@ async def get_settings_dep(request: Request) -> Settings:
 
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     database: Database = request.app.state.database
-    async with database.unit_of_work(writable=request.method not in READ_ONLY_METHODS) as uow:
+    writable = request.method not in READ_ONLY_METHODS
+    if writable or database.replica is None:
+        async with database.unit_of_work(writable=writable) as uow:
+            yield uow
+        return
+    # A read that may run on the replica: it must see its reader's last write (the token's user,
+    # verified here only as far as routing needs; signing in checks it) and, when it builds a
+    # cached response, the last write to the scopes that response is stored under.
+    async with database.unit_of_work(
+        writable=False,
+        reader=_claimed_user(request),
+        read_after=request.scope.get(READ_AFTER, 0),
+    ) as uow:
         yield uow
+
+
+def _claimed_user(request: Request) -> int | None:
+    scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not credentials.strip():
+        return None
+    try:
+        return decode_token(request.app.state.settings, credentials.strip())
+    except InvalidToken:
+        return None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -69,6 +93,7 @@ async def get_optional_user(
         return None
     user = await users.signed_in(uow=uow, settings=settings, token=token)
     request.state.user_id = user.id
+    uow.readers.add(user.id)  # what they write, their next reads see
     return user
 
 

@@ -20,6 +20,7 @@ from service.health import router as health_router
 from service.middleware import is_expected_failure
 from service.observability.metrics import metrics_endpoint
 from service.profiles.endpoints import router as profiles_router
+from service.replica import Replica, create_write_log
 from service.responses import JSON_MEDIA_TYPE, error_responses, install_error_handlers
 from service.users.endpoints import router as users_router
 
@@ -42,14 +43,16 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     observability.setup_process(settings, expected_failures=is_expected_failure)
     engine = engine or create_engine(settings)
     observability.instrument_engine(engine)
-    database = Database(engine)
+    database = Database(engine, replica=_replica(settings, primary=engine))
     cache = create_cache(settings)
     # Every commit invalidates what it wrote; live events and jobs register here the same way.
     database.on_commit(InvalidateOnCommit(cache))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        database.start()
         yield
+        await database.close()
         await cache.close()
         await engine.dispose()
 
@@ -82,3 +85,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     pipeline.install(app, settings, cache=cache)
     return app
+
+
+def _replica(settings: Settings, *, primary: AsyncEngine) -> Replica | None:
+    if not settings.database_read_url:
+        return None
+    engine = create_engine(settings, replica=True)
+    observability.instrument_engine(engine)
+    return Replica(engine, primary, writes=create_write_log(settings), settings=settings)

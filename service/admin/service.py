@@ -37,4 +37,6 @@ async def update_user(
         raise Unprocessable({"user": ["admins cannot demote or deactivate themselves"]})
     if values:
         await users.update_fields(uow, user, values)
+        # A deactivated user's next request is refused, and a new role holds, on every replica too.
+        uow.readers.add(user.id)
     return user

@@ -49,6 +49,7 @@ async def register(*, uow: UnitOfWork, settings: Settings, data: schemas.NewUser
             await repository.taken_fields(uow, username=data.username, email=data.email)
             or {"username": ["has already been taken"]}
         )
+    uow.readers.add(user.id)  # signed in with the token this returns, they read their account
     uow.after_commit(metrics.REGISTRATIONS.inc)
     return user
 

@@ -80,8 +80,8 @@ class ReadDuringWrite:
     async def put(self, slot: Slot, value: bytes) -> None:
         await self.inner.put(slot, value)
 
-    async def invalidate(self, scopes: Iterable[str]) -> None:
-        await self.inner.invalidate(scopes)
+    async def invalidate(self, scopes: Iterable[str], lsn: int = 0) -> None:
+        await self.inner.invalidate(scopes, lsn)
         if self.reader is not None and not self.raced:
             self.raced.append((await self.reader.get(self.path)).json())
 
