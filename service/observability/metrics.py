@@ -105,21 +105,22 @@ DB_READS = Counter(
     "Read-only units of work by the database they ran on and why (with a replica configured)",
     ["database", "reason"],
 )
-# Read by each process from the replica every db_replica_check_seconds; the worst process's view.
+# Read by each process from the replica every db_replica_check_seconds; the worst live process's
+# view (a dead worker's last reading does not stay).
 DB_REPLICA_LAG = Gauge(
     "inkwell_db_replica_lag_seconds",
     "How far the replica's replay is behind: 0 when it has replayed all it received",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 DB_REPLICA_LAG_BYTES = Gauge(
     "inkwell_db_replica_lag_bytes",
     "WAL the primary has written that the replica has not replayed",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 DB_REPLICA_UP = Gauge(
     "inkwell_db_replica_up",
     "1 while the replica answers as a replica within the lag limit and serves reads, else 0",
-    multiprocess_mode="min",
+    multiprocess_mode="livemin",
 )
 DB_QUERY_DURATION = Histogram(
     "inkwell_db_query_duration_seconds",
