@@ -227,9 +227,14 @@ def cpu_throttling(matchers: Matchers, *, window: str) -> Query:
     return ratio(throttled, periods)
 
 
-# The database and the cache.
+# The database and the cache. The pools' series carry the database they lead to: every process has
+# one to the primary, and one to the replica when it is configured with one.
+PRIMARY = 'database="primary"'
+REPLICA = 'database="replica"'
+
+
 def pool_saturation(matchers: Matchers) -> Query:
-    """Connections checked out over the pool's size, per pod."""
+    """Connections checked out over the pool's size, per pod (`matchers` choosing one database)."""
     return ratio(
         total(series.DB_POOL_CHECKED_OUT, matchers, by=["pod"]),
         total(series.DB_POOL_SIZE, matchers, by=["pod"]),
@@ -237,7 +242,9 @@ def pool_saturation(matchers: Matchers) -> Query:
 
 
 def pool_exhausted(config: Config) -> Query:
-    by = [*config.group_by, "pod"]
+    # Each pool on its own: a full pool to the primary queues its requests however idle the
+    # replica's is.
+    by = [*config.group_by, "pod", "database"]
     checked_out = total(series.DB_POOL_CHECKED_OUT, service(config), by=by)
     size = series.DB_POOL_SIZE(*service(config))
     capacity = sum_by(Query(f"{size} > 0", size.labels), *by)
@@ -245,20 +252,21 @@ def pool_exhausted(config: Config) -> Query:
 
 
 def open_connections(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
-    """Connections open to the database, in use or idle: what its max_connections counts."""
+    """Connections open to a database, in use or idle: what its max_connections counts."""
     return total(series.DB_POOL_OPEN, matchers, by=by)
 
 
 def connection_budget(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
-    """The connections the release's pods may hold together, as each of them reports it; none while it
-    is unknown (0: not set by the chart)."""
+    """The connections the release's pods may hold together to the primary, as each of them reports
+    it; none while it is unknown (0: not set by the chart)."""
     budget = series.DB_CONNECTION_BUDGET(*matchers)
     return max_by(Query(f"{budget} > 0", budget.labels), *by)
 
 
 def connection_budget_used(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
-    """The share of the connection budget the release's pods hold open."""
-    return ratio(open_connections(matchers, by=by), connection_budget(matchers, by=by))
+    """The share of the connection budget the release's pods hold open to the primary, whose budget
+    it is: a replica's connections count against the replica's own max_connections."""
+    return ratio(open_connections([*matchers, PRIMARY], by=by), connection_budget(matchers, by=by))
 
 
 def connection_budget_warning(config: Config, matchers: Matchers) -> Query:

@@ -174,8 +174,9 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             config.pool_exhausted_for,
             "warning",
             "An Inkwell pod has every pooled database connection in use.",
-            f"{{{{ $labels.pod }}}} ({where}) has had {{{{ $value }}}} connections checked out, all of its pool, "
-            f"for {config.pool_exhausted_for}: requests queue for a connection or open overflow ones.",
+            f"{{{{ $labels.pod }}}} ({where}) has had {{{{ $value }}}} connections to the "
+            f"{{{{ $labels.database }}}} checked out, all of its pool, for {config.pool_exhausted_for}: "
+            "requests queue for a connection or open overflow ones.",
         ),
         alert(
             config,

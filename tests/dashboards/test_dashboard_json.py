@@ -10,6 +10,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards.config import CONFIG
+from dashboards.queries import PRIMARY, REPLICA
 from tests.dashboards.promql import dashboards
 
 BOARDS = dashboards()
@@ -96,3 +97,14 @@ def test_the_slo_panels_show_the_configured_objectives() -> None:
     assert availability[-1]["value"] == CONFIG.availability_target
     assert "/ 0.001" in stats["Availability error budget left"]["targets"][0]["expr"]
     assert "/ 0.01" in stats["Latency error budget left"]["targets"][0]["expr"]
+
+
+def test_the_pool_panels_draw_each_database_apart_and_the_budget_counts_the_primary_only() -> None:
+    by_title = {p["title"]: p for p in panels(BOARDS["inkwell-dependencies"])}
+    for title in ("Pool saturation", "Connections", "Wait for a connection"):
+        exprs = [target["expr"] for target in by_title[title]["targets"]]
+        assert all((PRIMARY in e) != (REPLICA in e) for e in exprs), title
+        assert any(REPLICA in e for e in exprs), title
+    budget = by_title["Connections against the budget"]["targets"]
+    assert not [t for t in budget if REPLICA in t["expr"]]
+    assert all(PRIMARY in t["expr"] for t in budget if "inkwell_db_pool_" in t["expr"])
