@@ -173,10 +173,11 @@ def dependencies(config: Config = CONFIG) -> models.Dashboard:
         "dependencies",
         "Inkwell / Dependencies",
         "The database as Inkwell sees it: connection pool saturation, waits and connections against the "
-        "budget, query latency.",
+        "budget, the read replica's lag and the reads it takes, query latency.",
         variables=scope_variables(config),
         rows=[
             ("Connection pool", pool(config)),
+            ("Read replica (when configured)", read_replica(config)),
             ("Response cache (Redis when configured)", cache(config)),
             ("Queries", database_queries(config)),
         ],
@@ -243,6 +244,52 @@ def pool(config: Config) -> list[Panel]:
             ],
             unit="s",
             steps=[(None, "green"), (0.05, "red")],
+        ),
+    ]
+
+
+def read_replica(config: Config) -> list[Panel]:
+    here = q.chosen(config)
+    limit = config.replica_lag_limit_seconds
+    return [
+        graph(
+            "Replica lag",
+            "How far the replica's replay is behind the primary, as each pod reads it every "
+            "INKWELL_DB_REPLICA_CHECK_SECONDS (the worst of its processes). The dashed lines: where "
+            f"InkwellReplicaLagging starts counting ({config.replica_lag_alert_seconds:g}s) and the lag "
+            f"limit ({limit:g}s, INKWELL_DB_READ_MAX_LAG_SECONDS) past which the replica serves no read. "
+            "No data: no replica configured.",
+            [(q.replica_lag(series.DB_REPLICA_LAG, here, by=["pod"]), "{{pod}}")],
+            unit="s",
+            steps=[(None, "green"), (config.replica_lag_alert_seconds, "orange"), (limit, "red")],
+        ),
+        graph(
+            "Replica lag in bytes",
+            "WAL the primary has written that the replica has not replayed, as each pod reads it. Bytes "
+            "growing while the lag in seconds stays low is a burst of writes being caught up; both "
+            "growing, a replica that cannot keep up. No data: no replica configured.",
+            [(q.replica_lag(series.DB_REPLICA_LAG_BYTES, here, by=["pod"]), "{{pod}}")],
+            unit="bytes",
+        ),
+        graph(
+            "Reads per second by database and reason",
+            "Read-only units of work (GET and HEAD) by where they ran, stacked: on the replica once it "
+            "had replayed what they must see (replayed), or on the primary for the reader's own recent "
+            "write (own_write), a cached scope's recent write (cache_fill), a replica too far behind "
+            "(lagging) or not answering as a replica (unavailable). No data: no replica configured.",
+            [(q.read_rate(here, window=RATE), "{{database}} {{reason}}")],
+            unit="ops",
+            stacked=True,
+        ),
+        graph(
+            "Replica up by pod",
+            "1 while the pod's processes find the replica answering as a replica within the lag limit "
+            "and send it reads; 0 while any of them does not (InkwellReplicaUnavailable fires after "
+            f"{config.replica_unavailable_for}). No data: no replica configured.",
+            [(q.replica_up(here, by=["pod"]), "{{pod}}")],
+            unit="short",
+            steps=[(None, "red"), (1.0, "green")],
+            maximum=1,
         ),
     ]
 

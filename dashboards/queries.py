@@ -12,11 +12,13 @@ from dashboards.promql import (
     Query,
     Series,
     copy_label,
+    count_by,
     group_by,
     histogram_quantile,
     increase,
     last_over_time,
     max_by,
+    min_by,
     on,
     rate,
     ratio,
@@ -282,6 +284,52 @@ def connection_budget_running_out(config: Config) -> Query:
 
 def pool_wait_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:
     return quantile(series.DB_POOL_WAIT, phi, matchers, window=window)
+
+
+# The read replica, where one is configured.
+POD = ("namespace", "pod")
+
+
+def replica_configured(matchers: Matchers) -> Query:
+    """A series per pod configured with a replica: its pool to the replica. The replica's own gauges
+    cannot say which pods have one: every process exports them, at 0 without a replica."""
+    return series.DB_POOL_SIZE(*matchers, REPLICA)
+
+
+def where_replica(query: Query, matchers: Matchers) -> Query:
+    """`query`'s series of the pods configured with a replica, and none of the others'."""
+    pools = replica_configured(matchers)
+    return Query(f"{query}\nand {on(POD, query, pools)} {pools}", query.labels)
+
+
+def replica_lag(of: Series, matchers: Matchers, *, by: Sequence[str]) -> Query:
+    """How far the replica's replay is behind the primary (`of`: in seconds or in bytes), as the pods
+    that read from it see it, the worst of them by `by`."""
+    return max_by(where_replica(of(*matchers), matchers), *by)
+
+
+def replica_up(matchers: Matchers, *, by: Sequence[str]) -> Query:
+    """1 where every process sees the replica answering within the lag limit, 0 where one does not."""
+    return min_by(where_replica(series.DB_REPLICA_UP(*matchers), matchers), *by)
+
+
+def read_rate(matchers: Matchers, *, window: str) -> Query:
+    """Read-only units of work per second by the database they ran on and why there."""
+    reads = rate(series.DB_READS(*matchers), window)
+    return sum_by(where_replica(reads, matchers), "database", "reason")
+
+
+def replica_lagging(config: Config) -> Query:
+    lag = replica_lag(series.DB_REPLICA_LAG, service(config), by=config.group_by)
+    return Query(f"{lag}\n> {config.replica_lag_alert_seconds:g}", lag.labels)
+
+
+def replica_unavailable(config: Config) -> Query:
+    """The share of a release's pods configured with a replica that cannot read from it; none while
+    every one of them can."""
+    up = series.DB_REPLICA_UP(*service(config))
+    down = count_by(where_replica(Query(f"{up} == 0", up.labels), service(config)), *config.group_by)
+    return ratio(down, count_by(replica_configured(service(config)), *config.group_by))
 
 
 def query_duration_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:
