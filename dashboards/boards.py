@@ -173,61 +173,123 @@ def dependencies(config: Config = CONFIG) -> models.Dashboard:
         "dependencies",
         "Inkwell / Dependencies",
         "The database as Inkwell sees it: connection pool saturation, waits and connections against the "
-        "budget, query latency.",
+        "budget, the read replica's lag and the reads it takes, query latency.",
         variables=scope_variables(config),
         rows=[
             ("Connection pool", pool(config)),
+            ("Read replica (when configured)", read_replica(config)),
             ("Response cache (Redis when configured)", cache(config)),
             ("Queries", database_queries(config)),
         ],
     )
 
 
+# A pod with a replica configured has a second pool, to the replica: its lines are named so and
+# absent without one, so the common case reads as before.
 def pool(config: Config) -> list[Panel]:
-    here = q.chosen(config)
+    primary, replica = [*q.chosen(config), q.PRIMARY], [*q.chosen(config), q.REPLICA]
     return [
         graph(
             "Pool saturation",
-            "Connections checked out over the pool's size, per pod. At 100% requests open overflow "
-            "connections or wait; the DatabasePoolExhausted alert fires when it stays there.",
-            [(q.pool_saturation(here), "{{pod}}")],
+            "Connections checked out over the pool's size, per pod, to the primary and (lines named "
+            "replica) to the replica where one is configured. At 100% requests open overflow "
+            "connections or wait; the DatabasePoolExhausted alert fires when a pool stays there.",
+            [(q.pool_saturation(primary), "{{pod}}"), (q.pool_saturation(replica), "{{pod}} replica")],
             unit="percentunit",
             steps=[(None, "green"), (0.8, "orange"), (1.0, "red")],
         ),
         graph(
             "Connections",
-            "Connections in use, beyond the pool (overflow) and the pool's size, summed over pods.",
+            "Connections in use, beyond the pool (overflow) and the pool's size, summed over pods; to the "
+            "replica too where one is configured (its own max_connections counts those).",
             [
-                (q.total(series.DB_POOL_CHECKED_OUT, here), "in use"),
-                (q.total(series.DB_POOL_OVERFLOW, here), "overflow"),
-                (q.total(series.DB_POOL_SIZE, here), "pool size"),
+                (q.total(series.DB_POOL_CHECKED_OUT, primary), "in use"),
+                (q.total(series.DB_POOL_OVERFLOW, primary), "overflow"),
+                (q.total(series.DB_POOL_SIZE, primary), "pool size"),
+                (q.total(series.DB_POOL_CHECKED_OUT, replica), "replica in use"),
+                (q.total(series.DB_POOL_OVERFLOW, replica), "replica overflow"),
+                (q.total(series.DB_POOL_SIZE, replica), "replica pool size"),
             ],
             unit="short",
         ),
         graph(
             "Connections against the budget",
-            "Connections open to the database (in use or idle in a pool: what its max_connections "
+            "Connections open to the primary (in use or idle in a pool: what its max_connections "
             "counts) per pod and over all pods, those in use, and the budget the chart sized the pools "
             "for (database.maxConnections less the reserved and the migration's). The budget holds "
             "at the HPA's maximum plus a rollout's surge; InkwellDatabaseConnectionBudget fires past "
-            f"{config.connection_budget_warning:.0%} of it. No budget line: the release does not set "
+            f"{config.connection_budget_warning:.0%} of it. A replica's connections are not counted: "
+            "they hold the replica's slots. No budget line: the release does not set "
             "INKWELL_DB_CONNECTION_BUDGET.",
             [
-                (q.connection_budget(here), "budget"),
-                (q.connection_budget_warning(config, here), "alert threshold"),
-                (q.open_connections(here), "open, all pods"),
-                (q.total(series.DB_POOL_CHECKED_OUT, here), "in use, all pods"),
-                (q.open_connections(here, by=["pod"]), "open {{pod}}"),
+                (q.connection_budget(q.chosen(config)), "budget"),
+                (q.connection_budget_warning(config, q.chosen(config)), "alert threshold"),
+                (q.open_connections(primary), "open, all pods"),
+                (q.total(series.DB_POOL_CHECKED_OUT, primary), "in use, all pods"),
+                (q.open_connections(primary, by=["pod"]), "open {{pod}}"),
             ],
             unit="short",
         ),
         graph(
             "Wait for a connection",
-            "How long requests waited to check out a connection (p50, p99). Anything but near zero means "
-            "the pool is too small for the load, or queries hold connections too long.",
-            [(q.pool_wait_quantile(phi, here, window=RATE), percentile(phi)) for phi in (0.5, 0.99)],
+            "How long requests waited to check out a connection (p50, p99), from the primary's pool and "
+            "the replica's where one is configured. Anything but near zero means the pool is too small "
+            "for the load, or queries hold connections too long.",
+            [
+                *((q.pool_wait_quantile(phi, primary, window=RATE), percentile(phi)) for phi in (0.5, 0.99)),
+                *(
+                    (q.pool_wait_quantile(phi, replica, window=RATE), f"replica {percentile(phi)}")
+                    for phi in (0.5, 0.99)
+                ),
+            ],
             unit="s",
             steps=[(None, "green"), (0.05, "red")],
+        ),
+    ]
+
+
+def read_replica(config: Config) -> list[Panel]:
+    here = q.chosen(config)
+    limit = config.replica_lag_limit_seconds
+    return [
+        graph(
+            "Replica lag",
+            "How far the replica's replay is behind the primary, as each pod reads it every "
+            "INKWELL_DB_REPLICA_CHECK_SECONDS (the worst of its processes). The dashed lines: where "
+            f"InkwellReplicaLagging starts counting ({config.replica_lag_alert_seconds:g}s) and the lag "
+            f"limit ({limit:g}s, INKWELL_DB_READ_MAX_LAG_SECONDS) past which the replica serves no read. "
+            "No data: no replica configured.",
+            [(q.replica_lag(series.DB_REPLICA_LAG, here, by=["pod"]), "{{pod}}")],
+            unit="s",
+            steps=[(None, "green"), (config.replica_lag_alert_seconds, "orange"), (limit, "red")],
+        ),
+        graph(
+            "Replica lag in bytes",
+            "WAL the primary has written that the replica has not replayed, as each pod reads it. Bytes "
+            "growing while the lag in seconds stays low is a burst of writes being caught up; both "
+            "growing, a replica that cannot keep up. No data: no replica configured.",
+            [(q.replica_lag(series.DB_REPLICA_LAG_BYTES, here, by=["pod"]), "{{pod}}")],
+            unit="bytes",
+        ),
+        graph(
+            "Reads per second by database and reason",
+            "Read-only units of work (GET and HEAD) by where they ran, stacked: on the replica once it "
+            "had replayed what they must see (replayed), or on the primary for the reader's own recent "
+            "write (own_write), a cached scope's recent write (cache_fill), a replica too far behind "
+            "(lagging) or not answering as a replica (unavailable). No data: no replica configured.",
+            [(q.read_rate(here, window=RATE), "{{database}} {{reason}}")],
+            unit="ops",
+            stacked=True,
+        ),
+        graph(
+            "Replica up by pod",
+            "1 while the pod's processes find the replica answering as a replica within the lag limit "
+            "and send it reads; 0 while any of them does not (InkwellReplicaUnavailable fires after "
+            f"{config.replica_unavailable_for}). No data: no replica configured.",
+            [(q.replica_up(here, by=["pod"]), "{{pod}}")],
+            unit="short",
+            steps=[(None, "red"), (1.0, "green")],
+            maximum=1,
         ),
     ]
 

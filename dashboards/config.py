@@ -57,6 +57,14 @@ class Config:
     # A share of the connections the chart sized the release's pools for (INKWELL_DB_CONNECTION_BUDGET).
     connection_budget_warning: float = 0.8
     connection_budget_for: str = "5m"
+    # The service's lag limit, INKWELL_DB_READ_MAX_LAG_SECONDS as it ships (it is not exported):
+    # beyond it the replica serves no read and every read goes to the primary.
+    replica_lag_limit_seconds: float = 5.0
+    # A share of that limit: lag that stays this high is falling behind, and the alert comes while
+    # the replica still serves reads, not once they have all moved to the primary.
+    replica_lag_warning: float = 0.5
+    replica_lag_for: str = "5m"
+    replica_unavailable_for: str = "5m"
 
     runbook_base_url: str = "https://github.com/inkwell-dev/inkwell/blob/main/docs/runbooks"
     dashboard_uid_prefix: str = "inkwell"
@@ -78,6 +86,11 @@ class Config:
     def level(self) -> str:
         """The `level` part of recording rule names (level:metric:operations)."""
         return "_".join(self.group_by)
+
+    @property
+    def replica_lag_alert_seconds(self) -> float:
+        """Where InkwellReplicaLagging starts counting."""
+        return self.replica_lag_warning * self.replica_lag_limit_seconds
 
     def runbook(self, alert: str) -> str:
         return f"{self.runbook_base_url}/{alert}.md"

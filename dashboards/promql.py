@@ -87,6 +87,14 @@ def max_by(query: Query, *by: str) -> Query:
     return _aggregate("max", query, by)
 
 
+def min_by(query: Query, *by: str) -> Query:
+    return _aggregate("min", query, by)
+
+
+def count_by(query: Query, *by: str) -> Query:
+    return _aggregate("count", query, by)
+
+
 def topk(k: int, query: Query) -> Query:
     return Query(f"topk({k}, {query})", query.labels)
 

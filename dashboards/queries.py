@@ -12,11 +12,13 @@ from dashboards.promql import (
     Query,
     Series,
     copy_label,
+    count_by,
     group_by,
     histogram_quantile,
     increase,
     last_over_time,
     max_by,
+    min_by,
     on,
     rate,
     ratio,
@@ -227,9 +229,14 @@ def cpu_throttling(matchers: Matchers, *, window: str) -> Query:
     return ratio(throttled, periods)
 
 
-# The database and the cache.
+# The database and the cache. The pools' series carry the database they lead to: every process has
+# one to the primary, and one to the replica when it is configured with one.
+PRIMARY = 'database="primary"'
+REPLICA = 'database="replica"'
+
+
 def pool_saturation(matchers: Matchers) -> Query:
-    """Connections checked out over the pool's size, per pod."""
+    """Connections checked out over the pool's size, per pod (`matchers` choosing one database)."""
     return ratio(
         total(series.DB_POOL_CHECKED_OUT, matchers, by=["pod"]),
         total(series.DB_POOL_SIZE, matchers, by=["pod"]),
@@ -237,7 +244,9 @@ def pool_saturation(matchers: Matchers) -> Query:
 
 
 def pool_exhausted(config: Config) -> Query:
-    by = [*config.group_by, "pod"]
+    # Each pool on its own: a full pool to the primary queues its requests however idle the
+    # replica's is.
+    by = [*config.group_by, "pod", "database"]
     checked_out = total(series.DB_POOL_CHECKED_OUT, service(config), by=by)
     size = series.DB_POOL_SIZE(*service(config))
     capacity = sum_by(Query(f"{size} > 0", size.labels), *by)
@@ -245,20 +254,21 @@ def pool_exhausted(config: Config) -> Query:
 
 
 def open_connections(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
-    """Connections open to the database, in use or idle: what its max_connections counts."""
+    """Connections open to a database, in use or idle: what its max_connections counts."""
     return total(series.DB_POOL_OPEN, matchers, by=by)
 
 
 def connection_budget(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
-    """The connections the release's pods may hold together, as each of them reports it; none while it
-    is unknown (0: not set by the chart)."""
+    """The connections the release's pods may hold together to the primary, as each of them reports
+    it; none while it is unknown (0: not set by the chart)."""
     budget = series.DB_CONNECTION_BUDGET(*matchers)
     return max_by(Query(f"{budget} > 0", budget.labels), *by)
 
 
 def connection_budget_used(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
-    """The share of the connection budget the release's pods hold open."""
-    return ratio(open_connections(matchers, by=by), connection_budget(matchers, by=by))
+    """The share of the connection budget the release's pods hold open to the primary, whose budget
+    it is: a replica's connections count against the replica's own max_connections."""
+    return ratio(open_connections([*matchers, PRIMARY], by=by), connection_budget(matchers, by=by))
 
 
 def connection_budget_warning(config: Config, matchers: Matchers) -> Query:
@@ -274,6 +284,52 @@ def connection_budget_running_out(config: Config) -> Query:
 
 def pool_wait_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:
     return quantile(series.DB_POOL_WAIT, phi, matchers, window=window)
+
+
+# The read replica, where one is configured.
+POD = ("namespace", "pod")
+
+
+def replica_configured(matchers: Matchers) -> Query:
+    """A series per pod configured with a replica: its pool to the replica. The replica's own gauges
+    cannot say which pods have one: every process exports them, at 0 without a replica."""
+    return series.DB_POOL_SIZE(*matchers, REPLICA)
+
+
+def where_replica(query: Query, matchers: Matchers) -> Query:
+    """`query`'s series of the pods configured with a replica, and none of the others'."""
+    pools = replica_configured(matchers)
+    return Query(f"{query}\nand {on(POD, query, pools)} {pools}", query.labels)
+
+
+def replica_lag(of: Series, matchers: Matchers, *, by: Sequence[str]) -> Query:
+    """How far the replica's replay is behind the primary (`of`: in seconds or in bytes), as the pods
+    that read from it see it, the worst of them by `by`."""
+    return max_by(where_replica(of(*matchers), matchers), *by)
+
+
+def replica_up(matchers: Matchers, *, by: Sequence[str]) -> Query:
+    """1 where every process sees the replica answering within the lag limit, 0 where one does not."""
+    return min_by(where_replica(series.DB_REPLICA_UP(*matchers), matchers), *by)
+
+
+def read_rate(matchers: Matchers, *, window: str) -> Query:
+    """Read-only units of work per second by the database they ran on and why there."""
+    reads = rate(series.DB_READS(*matchers), window)
+    return sum_by(where_replica(reads, matchers), "database", "reason")
+
+
+def replica_lagging(config: Config) -> Query:
+    lag = replica_lag(series.DB_REPLICA_LAG, service(config), by=config.group_by)
+    return Query(f"{lag}\n> {config.replica_lag_alert_seconds:g}", lag.labels)
+
+
+def replica_unavailable(config: Config) -> Query:
+    """The share of a release's pods configured with a replica that cannot read from it; none while
+    every one of them can."""
+    up = series.DB_REPLICA_UP(*service(config))
+    down = count_by(where_replica(Query(f"{up} == 0", up.labels), service(config)), *config.group_by)
+    return ratio(down, count_by(replica_configured(service(config)), *config.group_by))
 
 
 def query_duration_quantile(phi: float, matchers: Matchers, *, window: str) -> Query:

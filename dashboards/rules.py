@@ -174,8 +174,9 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             config.pool_exhausted_for,
             "warning",
             "An Inkwell pod has every pooled database connection in use.",
-            f"{{{{ $labels.pod }}}} ({where}) has had {{{{ $value }}}} connections checked out, all of its pool, "
-            f"for {config.pool_exhausted_for}: requests queue for a connection or open overflow ones.",
+            f"{{{{ $labels.pod }}}} ({where}) has had {{{{ $value }}}} connections to the "
+            f"{{{{ $labels.database }}}} checked out, all of its pool, for {config.pool_exhausted_for}: "
+            "requests queue for a connection or open overflow ones.",
         ),
         alert(
             config,
@@ -187,6 +188,30 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             f"{where} has held {{{{ $value | humanizePercentage }}}} of its database connection budget "
             f"(INKWELL_DB_CONNECTION_BUDGET) open for {config.connection_budget_for}: past all of it the "
             "release takes the connections reserved for others, then PostgreSQL refuses new ones.",
+        ),
+        alert(
+            config,
+            "InkwellReplicaLagging",
+            q.replica_lagging(config),
+            config.replica_lag_for,
+            "warning",
+            "Inkwell's read replica is falling behind the primary.",
+            f"The replica of {where} has been more than {config.replica_lag_alert_seconds:g}s behind the "
+            f"primary for {config.replica_lag_for} (now {{{{ $value | humanizeDuration }}}}): past "
+            f"{config.replica_lag_limit_seconds:g}s (INKWELL_DB_READ_MAX_LAG_SECONDS) it serves no read and "
+            "every read goes to the primary.",
+        ),
+        alert(
+            config,
+            "InkwellReplicaUnavailable",
+            q.replica_unavailable(config),
+            config.replica_unavailable_for,
+            "warning",
+            "Inkwell's read replica serves no reads: the primary takes them all.",
+            f"For {config.replica_unavailable_for}, {{{{ $value | humanizePercentage }}}} of the pods of "
+            f"{where} configured with a replica have read nothing from it (it does not answer, is no "
+            f"longer a replica, or is more than {config.replica_lag_limit_seconds:g}s behind): the primary "
+            "runs all their reads on top of its writes, through its own pools.",
         ),
     ]
     return [{"name": "inkwell.slo.alerts", "rules": slo_alerts}, {"name": "inkwell.alerts", "rules": others}]

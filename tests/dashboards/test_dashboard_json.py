@@ -10,6 +10,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards.config import CONFIG
+from dashboards.queries import PRIMARY, REPLICA
+from service.config import Settings
 from tests.dashboards.promql import dashboards
 
 BOARDS = dashboards()
@@ -96,3 +98,24 @@ def test_the_slo_panels_show_the_configured_objectives() -> None:
     assert availability[-1]["value"] == CONFIG.availability_target
     assert "/ 0.001" in stats["Availability error budget left"]["targets"][0]["expr"]
     assert "/ 0.01" in stats["Latency error budget left"]["targets"][0]["expr"]
+
+
+def test_the_replica_lag_panel_draws_the_alerts_threshold_and_the_services_lag_limit() -> None:
+    (lag,) = [p for p in BOARDS["inkwell-dependencies"]["panels"] if p["title"] == "Replica lag"]
+    steps = [step["value"] for step in lag["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+    # The service does not export its limit: the dashboards' copy must be the default it ships with.
+    limit = Settings.model_fields["db_read_max_lag_seconds"].default
+    assert CONFIG.replica_lag_limit_seconds == limit
+    assert steps == [None, CONFIG.replica_lag_alert_seconds, limit]
+    assert CONFIG.replica_lag_alert_seconds < limit
+
+
+def test_the_pool_panels_draw_each_database_apart_and_the_budget_counts_the_primary_only() -> None:
+    by_title = {p["title"]: p for p in panels(BOARDS["inkwell-dependencies"])}
+    for title in ("Pool saturation", "Connections", "Wait for a connection"):
+        exprs = [target["expr"] for target in by_title[title]["targets"]]
+        assert all((PRIMARY in e) != (REPLICA in e) for e in exprs), title
+        assert any(REPLICA in e for e in exprs), title
+    budget = by_title["Connections against the budget"]["targets"]
+    assert not [t for t in budget if REPLICA in t["expr"]]
+    assert all(PRIMARY in t["expr"] for t in budget if "inkwell_db_pool_" in t["expr"])

@@ -56,6 +56,7 @@ def test_the_catalogue_reads_the_metrics_the_service_promises() -> None:
         *("REGISTRATIONS", "LOGINS", "LOGIN_FAILURES", "ARTICLES_PUBLISHED", "COMMENTS_CREATED"),
         *("DB_POOL_SIZE", "DB_POOL_CHECKED_OUT", "DB_POOL_OVERFLOW", "DB_POOL_WAIT", "DB_QUERY_DURATION"),
         *("DB_POOL_OPEN", "DB_CONNECTION_BUDGET"),
+        *("DB_READS", "DB_REPLICA_LAG", "DB_REPLICA_LAG_BYTES", "DB_REPLICA_UP"),
         *("CACHE_LOOKUPS", "CACHE_ERRORS"),
     }
     assert set(CATALOGUED) == promised
@@ -113,6 +114,12 @@ def test_a_renamed_metric_renames_every_query_that_reads_it(
         ("HTTP_LATENCY", "handler"),
         ("LOGIN_FAILURES", "reason"),
         ("DB_QUERY_DURATION", "operation"),
+        ("DB_POOL_SIZE", "database"),
+        ("DB_POOL_CHECKED_OUT", "database"),
+        ("DB_POOL_OPEN", "database"),
+        ("DB_POOL_WAIT", "database"),
+        ("DB_READS", "database"),
+        ("DB_READS", "reason"),
         ("CACHE_LOOKUPS", "scope"),
         ("CACHE_LOOKUPS", "result"),
         ("CACHE_ERRORS", "operation"),
