@@ -197,11 +197,18 @@ def create_write_log(settings: Settings) -> WriteLog:
 
 @dataclass(frozen=True)
 class Position:
-    """What the last check found: the LSN the replica has replayed, and how old that is."""
+    """What a check found: the LSN the replica has replayed, how old that was, and when it looked
+    (monotonic seconds; 0 where it does not matter)."""
 
     replayed: int
     lag_seconds: float
     lag_bytes: int
+    at: float = 0.0
+
+    def lag_by(self, now: float) -> float:
+        """The most the replica can be behind by `now`: what the check measured, plus the time since
+        (a check that hangs does not leave reads on a replica that falls behind meanwhile)."""
+        return self.lag_seconds + max(now - self.at, 0.0) if self.at else self.lag_seconds
 
 
 _REPLICA_POSITION = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text"
@@ -237,7 +244,7 @@ class Replica:
         position = self.position
         if position is None:
             return self._count("primary", "unavailable")
-        if position.lag_seconds > self.max_lag:
+        if position.lag_by(time.monotonic()) > self.max_lag:
             return self._count("primary", "lagging")
         if reader is not None:
             try:
@@ -286,11 +293,13 @@ class Replica:
     async def check(self) -> Position | None:
         """Reads where the primary and the replica stand, and decides whether the replica serves."""
         try:
-            async with self._primary_probe.connect() as connection:
-                primary = parse_lsn((await connection.exec_driver_sql(_PRIMARY_POSITION)).scalar_one())
-            now = time.monotonic()
-            async with self._replica_probe.connect() as connection:
-                recovering, replayed = (await connection.exec_driver_sql(_REPLICA_POSITION)).one()
+            # Not the pools' timeout: a check that waits for a connection says nothing meanwhile.
+            async with asyncio.timeout(self.max_lag):
+                async with self._primary_probe.connect() as connection:
+                    primary = parse_lsn((await connection.exec_driver_sql(_PRIMARY_POSITION)).scalar_one())
+                now = time.monotonic()
+                async with self._replica_probe.connect() as connection:
+                    recovering, replayed = (await connection.exec_driver_sql(_REPLICA_POSITION)).one()
         except Exception as exc:  # noqa: BLE001 - whatever fails, the replica serves nothing
             self.position = None
             self._report("unavailable", error=f"{type(exc).__name__}: {exc}"[:300])
@@ -324,7 +333,7 @@ class Replica:
             if self._history and self._history[0][1] > replayed:
                 # Behind the oldest position kept: at least that old, and beyond the limit.
                 lag = max(lag, self.max_lag + self.interval)
-        return Position(replayed=replayed, lag_seconds=lag, lag_bytes=max(primary - replayed, 0))
+        return Position(replayed=replayed, lag_seconds=lag, lag_bytes=max(primary - replayed, 0), at=now)
 
     def _report(self, state: str, **details: object) -> None:
         DB_REPLICA_UP.set(1 if state == "serving" else 0)

@@ -3,6 +3,7 @@ made, the users' last writes it keeps, and which reads it lets the replica serve
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -59,13 +60,21 @@ async def test_lsns_are_read_as_postgresql_writes_them() -> None:
 async def test_the_lag_is_the_age_of_what_the_replica_has_replayed(router: Replica) -> None:
     # Checks at 0, 1 and 2 s saw the primary at 100, 200 and 300.
     router._history.extend([(0.0, 100), (1.0, 200), (2.0, 300)])
-    assert router._measure(300, 2.0, 300) == Position(replayed=300, lag_seconds=0.0, lag_bytes=0)
+    assert router._measure(300, 2.0, 300) == Position(replayed=300, lag_seconds=0.0, lag_bytes=0, at=2.0)
     # Replayed 250: the primary was first seen beyond it at 2 s (it was at 200 at 1 s).
     assert router._measure(250, 2.5, 300).lag_seconds == pytest.approx(0.5)
     # Replayed 150: it lacks what the primary had at 1 s.
     behind = router._measure(150, 2.5, 300)
     assert behind.lag_seconds == pytest.approx(1.5)
     assert behind.lag_bytes == 150
+
+
+async def test_a_check_that_hangs_leaves_no_read_on_the_replica(router: Replica) -> None:
+    now = time.monotonic()
+    router.position = Position(replayed=100, lag_seconds=0.5, lag_bytes=0, at=now - 1)
+    assert await router.serves(reader=None, read_after=0)
+    router.position = Position(replayed=100, lag_seconds=0.5, lag_bytes=0, at=now - 5)  # 5.5 s by now
+    assert not await router.serves(reader=None, read_after=0)
 
 
 async def test_a_replica_behind_every_position_kept_is_beyond_the_limit(router: Replica) -> None:
