@@ -1,10 +1,10 @@
-"""A staging-like stack on this machine to load-test: PostgreSQL behind PgBouncer, Redis, several
-`inkwell serve` processes behind an nginx configured like the chart's Ingress, and a Prometheus
-scraping them with the generated rules. Everything listens on 127.0.0.1; state, logs and pid files
-live in one directory.
+"""A staging-like stack on this machine to load-test: PostgreSQL behind PgBouncer with a streaming
+replica for reads, Redis, several `inkwell serve` processes behind an nginx configured like the
+chart's Ingress, and a Prometheus scraping them with the generated rules. Everything listens on
+127.0.0.1; state, logs and pid files live in one directory.
 
     python -m loadtests.staging up [--state-dir var/staging] [--services 2] [--seed-articles 100]
-                                   [--no-pgbouncer]
+                                   [--no-pgbouncer] [--no-replica]
     python -m loadtests.staging status
     python -m loadtests.staging down
 
@@ -39,6 +39,7 @@ import launch
 import launch.pgbouncer
 import launch.postgres
 import launch.prometheus
+import launch.replica
 from launch import LaunchError, alive, free_port, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,8 @@ CHART = {
 PGBOUNCER = launch.pgbouncer.Pooling(
     pool_size=20, max_client_conn=1000, query_wait_timeout=10, server_login_retry=5
 )
+# The replica's slot on the primary. Never dropped: the primary's data goes with the stack, at the next `up`.
+REPLICA_SLOT = "inkwell_staging_replica"
 # Labels the chart's ServiceMonitor gives every series (dashboards/config.py selects on them).
 LABELS = {"app": "inkwell", "namespace": "staging", "release": "inkwell", "container": "inkwell"}
 
@@ -83,6 +86,9 @@ class Stack:
     redis_url: str
     # PgBouncer's, which the services use; empty when the stack runs without it (--no-pgbouncer).
     pooler_url: str = ""
+    # The streaming replica of database_url, which the services read from (INKWELL_DATABASE_READ_URL),
+    # straight and not through PgBouncer (see _start_replica); empty without one (--no-replica).
+    replica_url: str = ""
     # In /tmp, not state_dir: as root, PostgreSQL runs as `postgres` and nginx's workers as `nobody`,
     # who may not reach into state_dir (pytest's are private to root). <state_dir>/postgres links here.
     scratch_dir: str = ""
@@ -104,6 +110,7 @@ class Stack:
             "INKWELL_STAGING_SERVICE_URLS": " ".join(self.service_urls),
             "INKWELL_STAGING_DATABASE_URL": self.database_url,
             "INKWELL_STAGING_POOLER_URL": self.pooler_url,
+            "INKWELL_STAGING_REPLICA_URL": self.replica_url,
             "INKWELL_STAGING_REDIS_URL": self.redis_url,
         }
         env_path = self.state_dir / "staging.env"
@@ -142,6 +149,28 @@ def _start_postgres(root: Path, port: int, password: str) -> str:
     createdb = launch.postgres.bindir() / "createdb"
     _run([str(createdb), "-h", "127.0.0.1", "-p", str(port), "-U", "inkwell", "inkwell"], env=env)
     return f"postgresql+asyncpg://inkwell:{password}@127.0.0.1:{port}/inkwell"
+
+
+def _start_replica(stack: Stack, port: int) -> str:
+    """A hot-standby streaming replica of the stack's PostgreSQL, copied from it as it is now;
+    returns its URL, with the primary's user and database (the copy has them).
+
+    The chart has PgBouncer reach the replica as a second [databases] entry (docs/connections.md),
+    but launch.pgbouncer.write() sends every database to one server (`* = host= port=`), so the
+    services read from the replica straight. INKWELL_DATABASE_POOLER=pgbouncer applies to this URL
+    all the same: unnamed statements, which PostgreSQL takes directly too. The replica then sees the
+    processes' pools (2 x (10 + 10) for the default two), well within its max_connections."""
+    database, user, password, primary_port = _login(stack.database_url)
+    launch.replica.start(
+        _replica_data(stack).parent,
+        primary_port=primary_port,
+        port=port,
+        user=user,
+        password=password,
+        slot=REPLICA_SLOT,
+        max_connections=launch.postgres.MAX_CONNECTIONS,  # a hot standby needs the primary's at least
+    )
+    return database.set(port=port).render_as_string(hide_password=False)
 
 
 def _pgbouncer_config(stack: Stack) -> Path:
@@ -345,11 +374,20 @@ def running(state_dir: Path) -> dict[str, bool]:
     stack = Stack.load(state_dir)
     status = {name: alive(pid, _marker(stack, name)) for name, pid in stack.pids.items()}
     status["postgres"] = launch.postgres.pid(_postgres_data(stack)) is not None
+    # Like PostgreSQL, known by its data directory's postmaster.pid; also when `up` failed before
+    # it saved the replica's URL.
+    replica = launch.postgres.pid(_replica_data(stack)) is not None
+    if stack.replica_url or replica:
+        status["replica"] = replica
     return status
 
 
 def _postgres_data(stack: Stack) -> Path:
     return Path(stack.scratch_dir) / "postgres" / "data"
+
+
+def _replica_data(stack: Stack) -> Path:
+    return Path(stack.scratch_dir) / "replica" / "data"
 
 
 def up(
@@ -360,9 +398,11 @@ def up(
     port: int = 0,
     env: Mapping[str, str] | None = None,
     pgbouncer: bool = True,
+    replica: bool = True,
 ) -> Stack:
     """Starts a fresh stack (the previous one's state is removed) and returns where it runs; the
-    services reach PostgreSQL through PgBouncer unless `pgbouncer` is false."""
+    services reach PostgreSQL through PgBouncer unless `pgbouncer` is false, and read from a
+    streaming replica of it unless `replica` is false."""
     state_dir = state_dir.resolve()
     if any(running(state_dir).values()):
         raise StackError(f"a stack is already running from {state_dir}: stop it first (down)")
@@ -370,11 +410,13 @@ def up(
     (state_dir / "services").mkdir(parents=True)
     scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     scratch.chmod(0o755)
-    for shared in ("postgres", "pgbouncer"):  # PostgreSQL and PgBouncer run as postgres when we are root
+    # PostgreSQL, its replica and PgBouncer run as postgres when we are root.
+    for shared in ("postgres", "replica", "pgbouncer"):
         (scratch / shared).mkdir()
         (state_dir / shared).symlink_to(scratch / shared)
     ports = {
         "postgres": free_port(),
+        "replica": free_port(),
         "pgbouncer": free_port(),
         "redis": free_port(),
         "prometheus": free_port(),
@@ -395,6 +437,10 @@ def up(
             scratch / "postgres", ports["postgres"], secrets.token_urlsafe(24)
         )
         stack.save()  # from here on `down` finds what to stop, even if the rest fails
+        if replica:
+            # Copied before the migrations and the seed, which it then replays as it will the load.
+            stack.replica_url = _start_replica(stack, ports["replica"])
+            stack.save()
         if pgbouncer:
             stack.pooler_url = _start_pgbouncer(stack, ports["pgbouncer"])
             stack.save()
@@ -409,8 +455,12 @@ def up(
             users = max(seed_articles // 10, 2)
             _run([*INKWELL, "seed", "--users", str(users), "--articles", str(seed_articles)], env=direct)
         pooled = {"INKWELL_DATABASE_POOLER": "pgbouncer"} if pgbouncer else {}
+        reads = {"INKWELL_DATABASE_READ_URL": stack.replica_url} if replica else {}
         environment = service_env(
-            stack.pooler_url or stack.database_url, stack.redis_url, secret_key, {**pooled, **(env or {})}
+            stack.pooler_url or stack.database_url,
+            stack.redis_url,
+            secret_key,
+            {**pooled, **reads, **(env or {})},
         )
         for index, service_port in enumerate(service_ports):
             stack.pids[f"inkwell-{index}"] = _start_service(state_dir, index, service_port, environment)
@@ -446,9 +496,11 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
                 # nginx: SIGQUIT finishes the requests in flight; the service drains on SIGTERM.
                 stop(pid, marker=marker, sig=signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
                 stopped.append(name)
-        if launch.postgres.pid(_postgres_data(stack)) is not None:
-            launch.postgres.stop(_postgres_data(stack), mode="fast")
-            stopped.append("postgres")
+        # The replica first: stopped after its primary, it would keep asking for WAL meanwhile.
+        for name, datadir in (("replica", _replica_data(stack)), ("postgres", _postgres_data(stack))):
+            if launch.postgres.pid(datadir) is not None:
+                launch.postgres.stop(datadir, mode="fast")
+                stopped.append(name)
     return stopped
 
 
@@ -460,6 +512,7 @@ def _remove(state_dir: Path) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
     names = (
         "postgres",
+        "replica",
         "pgbouncer",
         "redis",
         "services",
@@ -503,6 +556,8 @@ def _print_urls(stack: Stack, console: Console) -> None:
         table.add_row(f"inkwell-{index} (/metrics, /healthz, /readyz)", url)
     table.add_row("Redis", stack.redis_url)
     table.add_row("PostgreSQL", stack.database_url.split("@")[-1])
+    if stack.replica_url:
+        table.add_row("PostgreSQL replica (the services' reads, straight)", stack.replica_url.split("@")[-1])
     if stack.pooler_url:
         table.add_row("PgBouncer (the services' way to PostgreSQL)", stack.pooler_url.split("@")[-1])
     console.print(table)
@@ -539,12 +594,17 @@ def up_command(
     pgbouncer: Annotated[
         bool, typer.Option(help="PgBouncer in transaction mode between the services and PostgreSQL")
     ] = True,
+    replica: Annotated[
+        bool, typer.Option(help="A streaming replica of PostgreSQL for the services' reads")
+    ] = True,
 ) -> None:
     """Start a fresh stack and print its URLs."""
     console = Console(highlight=False)
     extra = dict(item.split("=", 1) for item in env or [])
     try:
-        with console.status("starting PostgreSQL, PgBouncer, Redis, inkwell, nginx and Prometheus"):
+        with console.status(
+            "starting PostgreSQL, its replica, PgBouncer, Redis, inkwell, nginx and Prometheus"
+        ):
             stack = up(
                 state_dir,
                 services=services,
@@ -552,6 +612,7 @@ def up_command(
                 port=port,
                 env=extra,
                 pgbouncer=pgbouncer,
+                replica=replica,
             )
     except LaunchError as error:
         console.print(f"[red]staging up failed:[/] {error}")

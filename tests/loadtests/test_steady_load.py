@@ -1,7 +1,7 @@
 """The staging stack as the load test sees it: nginx routes what the chart's Ingress routes, the
-services reach PostgreSQL through PgBouncer, and a 30-second steady locust run through it (and a
-distributed one, a master and two workers) fails nothing and is counted once by the service's
-/metrics."""
+services reach PostgreSQL through PgBouncer and read from its streaming replica, and a 30-second
+steady locust run through it (and a distributed one, a master and two workers) fails nothing, is
+counted once by the service's /metrics, and has its reads served by the replica."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards.local import query
@@ -35,11 +37,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
+def metrics(url: str) -> list[Metric]:
+    return list(text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text))
+
+
 def served(stack: Stack) -> dict[str, int]:
     """Requests each service process counted (http_requests_total), probes left out."""
     counts = {}
     for url in stack.service_urls:
-        families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text)
+        families = metrics(url)
         counts[url] = int(
             sum(
                 sample.value
@@ -50,6 +56,28 @@ def served(stack: Stack) -> dict[str, int]:
             )
         )
     return counts
+
+
+def reads(url: str) -> Counter[tuple[str, str]]:
+    """The read-only units of work one service process ran, by (database, reason)."""
+    return Counter(
+        {
+            (sample.labels["database"], sample.labels["reason"]): int(sample.value)
+            for family in metrics(url)
+            if family.name == "inkwell_db_reads"
+            for sample in family.samples
+            if sample.name == "inkwell_db_reads_total"
+        }
+    )
+
+
+def replica_up(url: str) -> float:
+    return next(
+        sample.value
+        for family in metrics(url)
+        if family.name == "inkwell_db_replica_up"
+        for sample in family.samples
+    )
 
 
 def access_log(stack: Stack) -> list[dict[str, object]]:
@@ -117,6 +145,27 @@ def test_the_services_reach_postgresql_through_pgbouncer_and_status_shows_its_po
     assert int(pools[0]["cl_active"]) >= len(stack.service_urls)
 
 
+def test_the_services_read_from_the_replica_and_status_shows_it(stack: Stack) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "loadtests.staging", "status", "--state-dir", str(stack.state_dir), "-o", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    status = json.loads(shown.stdout)
+    assert status["running"]["replica"] is True
+    assert status["replica_url"] == stack.replica_url
+    assert stack.replica_url.rsplit("@", 1)[1] not in {
+        stack.database_url.rsplit("@", 1)[1],
+        stack.pooler_url.rsplit("@", 1)[1],
+    }
+    env = (stack.state_dir / "staging.env").read_text().splitlines()
+    assert f"INKWELL_STAGING_REPLICA_URL='{stack.replica_url}'" in env
+    # Each process checks the replica every 0.5 s: up once it answers as a replica within the lag limit.
+    deadline = time.monotonic() + 30
+    while (ups := [replica_up(url) for url in stack.service_urls]) != [1.0] * len(stack.service_urls):
+        assert time.monotonic() < deadline, f"inkwell_db_replica_up: {ups}"
+        time.sleep(0.5)
+
+
 def test_prometheus_scrapes_every_process_with_the_charts_labels_and_rules(stack: Stack) -> None:
     deadline = time.monotonic() + 30
     while True:
@@ -133,6 +182,7 @@ def test_prometheus_scrapes_every_process_with_the_charts_labels_and_rules(stack
 
 def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Stack, tmp_path: Path) -> None:
     before, log_before = served(stack), len(access_log(stack))
+    reads_before = {url: reads(url) for url in stack.service_urls}
 
     run = locust(
         stack, tmp_path / "steady", "--shape", "steady", "-u", "10", "-r", "5", "-t", "30s",
@@ -161,6 +211,12 @@ def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Sta
     assert len(proxied) == requests
     assert [line for line in proxied if "," in str(line["upstream_addr"])] == [], "nginx retried"
     assert all(int(str(line["status"])) < 400 for line in proxied)
+
+    # The replica served reads in every process, and with no failure above its readers read their
+    # own writes; a replica left unused (not configured, or always behind) would read nothing here.
+    read = {url: reads(url) - reads_before[url] for url in stack.service_urls}
+    shares = {url: dict(counts) for url, counts in read.items()}
+    assert all(counts["replica", "replayed"] > 0 for counts in read.values()), shares
 
 
 def test_a_crossed_gate_makes_locust_exit_1_with_the_verdict(stack: Stack, tmp_path: Path) -> None:
