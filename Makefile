@@ -49,7 +49,7 @@ dashboards-preview: ## Draw the service overview from a live Prometheus (PROMETH
 	$(RUN) python -m dashboards.preview $${PROMETHEUS_URL:+--prometheus $$PROMETHEUS_URL}
 
 .PHONY: staging-up
-staging-up: ## Start a staging-like stack here: PostgreSQL behind PgBouncer, Redis, 2 x inkwell, nginx as the Ingress, Prometheus (var/staging/)
+staging-up: ## Start a staging-like stack here: PostgreSQL behind PgBouncer and its streaming replica, Redis, 2 x inkwell, nginx as the Ingress, Prometheus (var/staging/)
 	@scripts/bootstrap.sh --staging
 	$(RUN) python -m loadtests.staging up
 
