@@ -34,6 +34,11 @@ bench-scale: ## Every endpoint on 1M articles against 10k, growth ratios (bench/
 	@scripts/bootstrap.sh --bench
 	$(RUN) python -m bench.scale $(BENCH_ARGS)
 
+.PHONY: bench-replica
+bench-replica: ## Every read on the primary against reads on a streaming replica, CPU ratios (bench/replica.py; ~3 min)
+	@scripts/bootstrap.sh --bench
+	$(RUN) python -m bench.replica $(BENCH_ARGS)
+
 .PHONY: bench-pooler
 bench-pooler: ## The service direct to PostgreSQL against through PgBouncer, CPU ratios (bench/pooler.py; ~5 min)
 	@scripts/bootstrap.sh --bench
