@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -131,12 +132,17 @@ def test_nginx_refuses_bodies_over_the_charts_proxy_body_size(stack: Stack) -> N
     assert just_fits.status_code == 422, just_fits.text
 
 
-def test_the_services_reach_postgresql_through_pgbouncer_and_status_shows_its_pools(stack: Stack) -> None:
+def staging_status(stack: Stack) -> Any:
+    """What `python -m loadtests.staging status -o json` says of the stack."""
     shown = subprocess.run(
         [sys.executable, "-m", "loadtests.staging", "status", "--state-dir", str(stack.state_dir), "-o", "json"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    status = json.loads(shown.stdout)
+    return json.loads(shown.stdout)
+
+
+def test_the_services_reach_postgresql_through_pgbouncer_and_status_shows_its_pools(stack: Stack) -> None:
+    status = staging_status(stack)
     assert status["running"]["pgbouncer"] is True
     assert status["pooler_url"] == stack.pooler_url != stack.database_url
     pools = status["pgbouncer_pools"]
@@ -146,11 +152,7 @@ def test_the_services_reach_postgresql_through_pgbouncer_and_status_shows_its_po
 
 
 def test_the_services_read_from_the_replica_and_status_shows_it(stack: Stack) -> None:
-    shown = subprocess.run(
-        [sys.executable, "-m", "loadtests.staging", "status", "--state-dir", str(stack.state_dir), "-o", "json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    status = json.loads(shown.stdout)
+    status = staging_status(stack)
     assert status["running"]["replica"] is True
     assert status["replica_url"] == stack.replica_url
     assert stack.replica_url.rsplit("@", 1)[1] not in {
