@@ -255,11 +255,14 @@ def read_replica(config: Config) -> list[Panel]:
         graph(
             "Replica lag",
             "How far the replica's replay is behind the primary, as each pod reads it every "
-            "INKWELL_DB_REPLICA_CHECK_SECONDS (the worst of its processes). The dashed lines: where "
-            f"InkwellReplicaLagging starts counting ({config.replica_lag_alert_seconds:g}s) and the lag "
-            f"limit ({limit:g}s, INKWELL_DB_READ_MAX_LAG_SECONDS) past which the replica serves no read. "
-            "No data: no replica configured.",
-            [(q.replica_lag(series.DB_REPLICA_LAG, here, by=["pod"]), "{{pod}}")],
+            "INKWELL_DB_REPLICA_CHECK_SECONDS (the worst of its processes), and the lag limit the pods are "
+            "set with (INKWELL_DB_READ_MAX_LAG_SECONDS) past which the replica serves no read; "
+            "InkwellReplicaLagging counts from half of it. The colours: the same for the default limit "
+            f"({limit:g}s). No data: no replica configured.",
+            [
+                (q.replica_lag(series.DB_REPLICA_LAG, here, by=["pod"]), "{{pod}}"),
+                (q.replica_lag_limit(here, by=[]), "lag limit"),
+            ],
             unit="s",
             steps=[(None, "green"), (config.replica_lag_alert_seconds, "orange"), (limit, "red")],
         ),

@@ -57,10 +57,11 @@ class Config:
     # A share of the connections the chart sized the release's pools for (INKWELL_DB_CONNECTION_BUDGET).
     connection_budget_warning: float = 0.8
     connection_budget_for: str = "5m"
-    # The service's lag limit, INKWELL_DB_READ_MAX_LAG_SECONDS as it ships (it is not exported):
-    # beyond it the replica serves no read and every read goes to the primary.
+    # The service's lag limit as it ships (INKWELL_DB_READ_MAX_LAG_SECONDS): beyond it the replica
+    # serves no read. Only the lag panel's colours use it; the alert reads each release's own
+    # (inkwell_db_replica_lag_limit_seconds).
     replica_lag_limit_seconds: float = 5.0
-    # A share of that limit: lag that stays this high is falling behind, and the alert comes while
+    # A share of the limit: lag that stays this high is falling behind, and the alert comes while
     # the replica still serves reads, not once they have all moved to the primary.
     replica_lag_warning: float = 0.5
     replica_lag_for: str = "5m"

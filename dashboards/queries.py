@@ -319,9 +319,16 @@ def read_rate(matchers: Matchers, *, window: str) -> Query:
     return sum_by(where_replica(reads, matchers), "database", "reason")
 
 
+def replica_lag_limit(matchers: Matchers, *, by: Sequence[str]) -> Query:
+    """The lag past which the replica serves no read, as the pods that read from it are set."""
+    return max_by(where_replica(series.DB_REPLICA_LAG_LIMIT(*matchers), matchers), *by)
+
+
 def replica_lagging(config: Config) -> Query:
+    """The lag over a share of the release's own limit (INKWELL_DB_READ_MAX_LAG_SECONDS)."""
     lag = replica_lag(series.DB_REPLICA_LAG, service(config), by=config.group_by)
-    return Query(f"{lag}\n> {config.replica_lag_alert_seconds:g}", lag.labels)
+    limit = replica_lag_limit(service(config), by=config.group_by)
+    return Query(f"{lag}\n> {config.replica_lag_warning:g} * {limit}", lag.labels)
 
 
 def replica_unavailable(config: Config) -> Query:

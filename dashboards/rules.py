@@ -196,10 +196,9 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             config.replica_lag_for,
             "warning",
             "Inkwell's read replica is falling behind the primary.",
-            f"The replica of {where} has been more than {config.replica_lag_alert_seconds:g}s behind the "
-            f"primary for {config.replica_lag_for} (now {{{{ $value | humanizeDuration }}}}): past "
-            f"{config.replica_lag_limit_seconds:g}s (INKWELL_DB_READ_MAX_LAG_SECONDS) it serves no read and "
-            "every read goes to the primary.",
+            f"The replica of {where} has been more than {config.replica_lag_warning:.0%} of its lag limit "
+            f"behind the primary for {config.replica_lag_for} (now {{{{ $value | humanizeDuration }}}}): "
+            "past the limit (INKWELL_DB_READ_MAX_LAG_SECONDS) it serves no read and every read goes to the primary.",
         ),
         alert(
             config,
@@ -210,7 +209,7 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             "Inkwell's read replica serves no reads: the primary takes them all.",
             f"For {config.replica_unavailable_for}, {{{{ $value | humanizePercentage }}}} of the pods of "
             f"{where} configured with a replica have read nothing from it (it does not answer, is no "
-            f"longer a replica, or is more than {config.replica_lag_limit_seconds:g}s behind): the primary "
+            "longer a replica, or is further behind than its lag limit): the primary "
             "runs all their reads on top of its writes, through its own pools.",
         ),
     ]

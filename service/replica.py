@@ -42,6 +42,7 @@ from service.observability.metrics import (
     DB_READS,
     DB_REPLICA_LAG,
     DB_REPLICA_LAG_BYTES,
+    DB_REPLICA_LAG_LIMIT,
     DB_REPLICA_UP,
     READ_ROUTES,
 )
@@ -226,6 +227,7 @@ class Replica:
         self.engine = engine
         self.writes = writes
         self.max_lag = settings.db_read_max_lag_seconds
+        DB_REPLICA_LAG_LIMIT.set(self.max_lag)  # the alert on the lag counts from a share of it
         self.interval = settings.db_replica_check_seconds
         self._replica_probe = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._primary = primary

@@ -117,6 +117,12 @@ DB_REPLICA_LAG_BYTES = Gauge(
     "WAL the primary has written that the replica has not replayed",
     multiprocess_mode="livemax",
 )
+# The same in every process of a release, so the worst is the answer; 0 without a replica.
+DB_REPLICA_LAG_LIMIT = Gauge(
+    "inkwell_db_replica_lag_limit_seconds",
+    "The lag past which the replica serves no read (INKWELL_DB_READ_MAX_LAG_SECONDS)",
+    multiprocess_mode="livemax",
+)
 DB_REPLICA_UP = Gauge(
     "inkwell_db_replica_up",
     "1 while the replica answers as a replica within the lag limit and serves reads, else 0",
