@@ -153,6 +153,7 @@ async def test_a_replica_past_the_lag_limit_serves_no_read_until_it_catches_up(
         def lag() -> float:
             return REGISTRY.get_sample_value("inkwell_db_replica_lag_seconds") or 0.0
 
+        assert REGISTRY.get_sample_value("inkwell_db_replica_lag_limit_seconds") == 0.5  # the alert's base
         await until(lambda: lag() > 0.5, what="the lag to pass the limit")
         assert REGISTRY.get_sample_value("inkwell_db_replica_up") == 0
         assert (REGISTRY.get_sample_value("inkwell_db_replica_lag_bytes") or 0) > 0
