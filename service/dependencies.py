@@ -48,12 +48,10 @@ async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 def _claimed_user(request: Request) -> int | None:
-    scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() not in {"token", "bearer"} or not credentials.strip():
-        return None
     try:
-        return decode_token(request.app.state.settings, credentials.strip())
-    except InvalidToken:
+        token = token_of(request.headers.get("authorization"))
+        return None if token is None else decode_token(request.app.state.settings, token)
+    except (Unauthorized, InvalidToken):
         return None
 
 
@@ -63,17 +61,22 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 
 
+def token_of(header: str | None) -> str | None:
+    """The token in `Authorization: Token <jwt>` (Conduit) or `Bearer <jwt>` (OAuth2, Swagger UI);
+    None without the header, 401 for anything else."""
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not credentials.strip():
+        raise Unauthorized("is malformed; use 'Token <jwt>' or 'Bearer <jwt>'")
+    return credentials.strip()
+
+
 class ConduitTokenScheme(OAuth2PasswordBearer):
-    """Reads `Authorization: Token <jwt>` (Conduit) or `Bearer <jwt>` (OAuth2, Swagger UI)."""
+    """Reads the request's token (`token_of`), and documents the OAuth2 password flow."""
 
     async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
-        header = request.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, credentials = header.strip().partition(" ")
-        if scheme.lower() not in {"token", "bearer"} or not credentials.strip():
-            raise Unauthorized("is malformed; use 'Token <jwt>' or 'Bearer <jwt>'")
-        return credentials.strip()
+        return token_of(request.headers.get("authorization"))
 
 
 token_scheme = ConduitTokenScheme(
