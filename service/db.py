@@ -35,7 +35,7 @@ from service import dialects
 from service.config import Settings
 from service.errors import ConduitError, Conflict, ServiceUnavailable, Unprocessable
 from service.observability.metrics import ReplicaTimedAsyncAdaptedQueuePool, TimedAsyncAdaptedQueuePool
-from service.replica import UNKNOWN_LSN, Replica, WriteLogUnavailable
+from service.replica import UNKNOWN_LSN, Replica
 
 logger = structlog.get_logger("inkwell.db")
 
@@ -337,27 +337,17 @@ class Database:
             await uow.save()
         for hook in self._hooks:
             await hook.before_commit(uow)
-        replica, readers = self.replica, frozenset(uow.readers)
-        if replica is not None and uow.changes and readers:
-            try:
-                await replica.writes.pending(readers)
-            except WriteLogUnavailable as exc:
-                # Committed, the writer's next read could miss this write on the replica.
-                raise ServiceUnavailable(
-                    "redis", "is unavailable, so writes wait until it is back; retry later"
-                ) from exc
         await session.commit()
         # The write is durable and the client will be told so: what fails from now on is logged.
-        steps: list[Callable[[], object]] = [*uow._after_commit]
-        if replica is not None and uow.changes:
+        if self.replica is not None and uow.changes:
+            # For the hooks after it: the write log's records, the cache's generations.
             try:
-                uow.commit_lsn = await replica.commit_position()
+                uow.commit_lsn = await self.replica.commit_position()
             except Exception:
                 # Until the records expire, what must see this write reads on the primary.
                 logger.exception("reading the commit's position failed")
                 uow.commit_lsn = UNKNOWN_LSN
-            if readers:
-                steps.append(functools.partial(replica.writes.committed, readers, uow.commit_lsn))
+        steps: list[Callable[[], object]] = [*uow._after_commit]
         steps += [functools.partial(hook.after_commit, uow) for hook in self._hooks]
         for step in steps:
             try:

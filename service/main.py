@@ -20,7 +20,7 @@ from service.health import router as health_router
 from service.middleware import is_expected_failure
 from service.observability.metrics import metrics_endpoint
 from service.profiles.endpoints import router as profiles_router
-from service.replica import Replica, create_write_log
+from service.replica import RecordWrites, Replica, create_write_log
 from service.responses import JSON_MEDIA_TYPE, error_responses, install_error_handlers
 from service.users.endpoints import router as users_router
 
@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     cache = create_cache(settings)
     # Every commit invalidates what it wrote; live events and jobs register here the same way.
     database.on_commit(InvalidateOnCommit(cache))
+    if database.replica is not None:
+        # And with a replica, records the position each user's next reads must see.
+        database.on_commit(RecordWrites(database.replica.writes))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -31,6 +31,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +39,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
+from service.errors import ServiceUnavailable
 from service.observability.metrics import (
     DB_READS,
     DB_REPLICA_LAG,
@@ -186,6 +188,40 @@ class RedisWriteLog:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+class Committing(Protocol):
+    """What the hook below reads of a unit of work (`service.db.UnitOfWork`)."""
+
+    @property
+    def changes(self) -> object: ...
+    @property
+    def readers(self) -> AbstractSet[int]: ...
+    @property
+    def commit_lsn(self) -> int: ...
+
+
+class RecordWrites:
+    """The write log's hook on every commit (a `service.db.CommitHook`): the users the write is
+    for marked pending before it (a write never commits while its record cannot be kept: 503), and
+    at its position after it (a failure then is logged; the pending mark keeps them on the primary)."""
+
+    def __init__(self, writes: WriteLog) -> None:
+        self.writes = writes
+
+    async def before_commit(self, uow: Committing) -> None:
+        if uow.changes and uow.readers:
+            try:
+                await self.writes.pending(uow.readers)
+            except WriteLogUnavailable as exc:
+                # Committed, the writer's next read could miss this write on the replica.
+                raise ServiceUnavailable(
+                    "redis", "is unavailable, so writes wait until it is back; retry later"
+                ) from exc
+
+    async def after_commit(self, uow: Committing) -> None:
+        if uow.changes and uow.readers:
+            await self.writes.committed(uow.readers, uow.commit_lsn)
 
 
 def create_write_log(settings: Settings) -> WriteLog:
