@@ -16,16 +16,14 @@ from pathlib import Path
 from launch import free_port
 from launch import postgres as pg
 from launch import replica as standby
+from service.replica import parse_lsn
 from tests.support.postgres import PostgresCluster, psql
 
 
 def lsn(text: str) -> int:
     """A WAL position as PostgreSQL prints it (`0/3000148`) as the byte offset it stands for, so
     that positions compare and subtract as numbers; none (NULL: nothing received yet) is 0."""
-    if not text.strip():
-        return 0
-    high, low = text.strip().split("/")
-    return (int(high, 16) << 32) | int(low, 16)
+    return parse_lsn(text.strip()) if text.strip() else 0
 
 
 @dataclass
