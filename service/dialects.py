@@ -95,6 +95,11 @@ class InkwellDialect(ABC):
         """The values of `rows` (a correlated SELECT of position, value) in position order, as one
         column of the enclosing SELECT: a page of articles and their tags in one statement."""
 
+    def code_point_order(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """`column` to sort by code point, whatever the database's locale: SQLite's default
+        (BINARY) collation already does, and so does Python's `sorted`."""
+        return column
+
     def is_unstorable_text(self, exc: BaseException) -> bool:
         """The driver refused text it cannot store (after input validation, the net under it)."""
         return False
@@ -221,6 +226,9 @@ class _PostgreSQL(InkwellDialect):
         position, value = rows.selected_columns
         values = rows.with_only_columns(value).order_by(position).scalar_subquery()
         return type_coerce(func.array(values), cast("TypeEngine[list[str]]", ARRAY(String)))
+
+    def code_point_order(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        return column.collate("C")
 
     def is_unstorable_text(self, exc: BaseException) -> bool:
         return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in self._UNSTORABLE_TEXT

@@ -50,9 +50,11 @@ Shape = tuple[bool, bool, bool, bool]
 
 
 def _tag_names(dialect: InkwellDialect) -> Any:
-    """The row's article's tag names in the author's order, as one column of the same SELECT."""
+    """The row's article's tag names in alphabetical (code point) order, as one column of the same
+    SELECT: Conduit's public test collections expect them sorted, whatever order they were sent in."""
     rows = (
-        select(ArticleTag.position, Tag.name)
+        select(dialect.code_point_order(Tag.name.expression), Tag.name)
+        .select_from(ArticleTag)
         .join(Tag, Tag.id == ArticleTag.tag_id)
         .where(ArticleTag.article_id == Article.id)
     )

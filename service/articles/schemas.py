@@ -7,18 +7,19 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from service.schemas import NotBlank, Profile, Timestamp, WireModel
+from service.schemas import NotBlank, NotNull, Profile, Timestamp, WireModel
 
 MAX_TAGS = 20
 
 TagName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
-def _unique_in_order(tags: list[str]) -> list[str]:
-    return list(dict.fromkeys(tags))
+def _unique(tags: list[str]) -> list[str]:
+    # Stored in this order; read back in alphabetical order (`repository._tag_names`).
+    return sorted(set(tags))
 
 
-TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS), AfterValidator(_unique_in_order)]
+TagList = Annotated[list[TagName], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 Title = Annotated[str, Field(min_length=1, max_length=255), NotBlank]
 Description = Annotated[str, Field(min_length=1, max_length=1000), NotBlank]
 Body = Annotated[str, Field(min_length=1, max_length=100_000), NotBlank]
@@ -36,11 +37,12 @@ class NewArticleRequest(WireModel):
 
 
 class UpdateArticle(WireModel):
-    title: Title | None = None
-    description: Description | None = None
-    body: Body | None = None
-    # Left out (or null), the tags stay as they were; [] removes them all.
-    tag_list: TagList | None = None
+    # Left out, each field stays as it was; null is 422 (the spec does not allow it).
+    title: Annotated[Title | None, NotNull] = None
+    description: Annotated[Description | None, NotNull] = None
+    body: Annotated[Body | None, NotNull] = None
+    # [] removes every tag.
+    tag_list: Annotated[TagList | None, NotNull] = None
 
 
 class UpdateArticleRequest(WireModel):

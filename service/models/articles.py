@@ -77,7 +77,8 @@ class ArticleTag(Base):
 
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
-    # The order the author gave; Conduit clients show tags in that order.
+    # The order they were stored in (alphabetical since tags are returned so; older articles keep
+    # their author's order here, and are read in alphabetical order all the same).
     position: Mapped[int] = mapped_column(Integer)
     # The article's own created_at (which never changes), so `?tag=` reads its page from this
     # table's index in list order instead of joining every tagged article to sort them.

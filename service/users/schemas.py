@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from service.schemas import NotBlank, OptionalText, OptionalUrl, WireModel, empty_to_none
+from service.schemas import NotBlank, NotNull, OptionalText, OptionalUrl, WireModel
 
 
 def _normalise_email(value: object) -> object:
@@ -28,7 +28,18 @@ Username = Annotated[
     BeforeValidator(_strip),
     Field(min_length=1, max_length=64, pattern=r"^[^/\s]([^/\x00-\x1f]*[^/\s])?$", examples=["jake"]),
 ]
-NewPassword = Annotated[str, Field(min_length=8, max_length=256, examples=["jakejake"])]
+
+
+def _refuse_blank(value: object) -> object:
+    # Before the length check, so an empty password reads "can't be blank", not "is too short".
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("can't be blank")
+    return value
+
+
+NewPassword = Annotated[
+    str, BeforeValidator(_refuse_blank), Field(min_length=8, max_length=256, examples=["jakejake"])
+]
 
 
 class NewUser(WireModel):
@@ -51,10 +62,11 @@ class LoginUserRequest(WireModel):
 
 
 class UpdateUser(WireModel):
-    email: Email | None = None
-    username: Username | None = None
-    # Settings forms of some Conduit clients send "" for "unchanged".
-    password: Annotated[NewPassword | None, BeforeValidator(empty_to_none)] = None
+    # Left out, each stays as it is; null is 422 (the spec does not allow it), and so is an empty
+    # password: it is no longer read as "unchanged".
+    email: Annotated[Email | None, NotNull] = None
+    username: Annotated[Username | None, NotNull] = None
+    password: Annotated[NewPassword | None, NotNull] = None
     bio: OptionalText = None
     image: OptionalUrl = None
 

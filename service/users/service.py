@@ -64,16 +64,18 @@ async def authenticate(
     valid = await verify_password(settings, user.password_hash if user else None, password)
     if user is None or not valid:
         metrics.LOGIN_FAILURES.labels("unknown_user" if user is None else "wrong_password").inc()
-        raise Unauthorized("email or password is invalid", field="credentials")
+        raise Unauthorized("invalid", field="credentials")
     if not user.is_active:
+        # The same answer: a distinct one would confirm the password to whoever holds it.
         metrics.LOGIN_FAILURES.labels("deactivated").inc()
-        raise Unauthorized("account is deactivated", field="credentials")
+        raise Unauthorized("invalid", field="credentials")
     metrics.LOGINS.inc()
     return user
 
 
 async def update(*, uow: UnitOfWork, settings: Settings, user: User, data: schemas.UpdateUser) -> User:
-    # bio and image may be set to null; username, email and password left out or null stay as they are.
+    # bio and image may be set to null; username, email and password left out stay as they are
+    # (null is refused by the schema).
     values: dict[str, Any] = data.model_dump(include={"bio", "image"}, exclude_unset=True)
     if data.username is not None:
         values["username"] = data.username

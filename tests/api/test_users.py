@@ -368,12 +368,13 @@ async def test_update_with_a_too_short_password_is_422_and_keeps_the_old_one(
     assert (await login(client, "jake@example.org", PASSWORD)).status_code == 200
 
 
-async def test_update_with_an_empty_password_keeps_the_old_one(client: httpx.AsyncClient) -> None:
-    # Settings forms of Conduit clients send the password field even when it was left empty.
+async def test_update_with_an_empty_password_is_422_and_keeps_the_old_one(client: httpx.AsyncClient) -> None:
+    # An empty string used to mean "unchanged"; Conduit's conformance suites expect a refusal.
     jake = await create_user(client, username="jake", email="jake@example.org")
-    response = await put_user(client, jake, password="", bio="still me")
-    assert response.status_code == 200
-    assert response.json()["user"]["bio"] == "still me"
+    response = await put_user(client, jake, password="", bio="not saved")
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"password": ["can't be blank"]}}
+    assert (await client.get("/api/profiles/jake")).json()["profile"]["bio"] is None
     assert (await login(client, "jake@example.org", PASSWORD)).status_code == 200
 
 
