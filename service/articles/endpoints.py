@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute
 
 from service import cache
 from service.articles import schemas, service, wire
@@ -20,6 +23,43 @@ MAX_OFFSET = 2**31 - 1
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="The number of articles to return")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="The number of articles to skip")]
 Slug = Annotated[str, Path(description="The article's slug"), NoNul]
+
+ARTICLE_OPERATION = "GetArticle"
+
+
+def reserved_segments(
+    routes: Sequence[BaseRoute], *, operation_id: str = ARTICLE_OPERATION
+) -> frozenset[str]:
+    """The words a slug may not be: every fixed path segment that sits where the article's `{slug}`
+    does, after the same prefix (`feed` of `/api/articles/feed`). An article slugged so could
+    never be read, the fixed route answering first. Read from the app's own routes (those left
+    out of the OpenAPI document too), so a route added later is reserved with it: no list to
+    keep in step."""
+    paths = [context.path for context in iter_route_contexts(routes) if context.path]
+    article = next(
+        context.path
+        for context in iter_route_contexts(routes)
+        if getattr(context, "operation_id", None) == operation_id
+    ).split("/")
+    at = article.index("{slug}")
+    reserved: set[str] = set()
+    for path in paths:
+        parts = path.split("/")
+        if len(parts) <= at or parts[at].startswith("{"):
+            continue
+        before = zip(article[:at], parts[:at], strict=True)
+        if all(ours == theirs or "{" in ours or "{" in theirs for ours, theirs in before):
+            reserved.add(parts[at].lower())
+    return frozenset(reserved)
+
+
+def _reserved(request: Request) -> frozenset[str]:
+    # Once per app, as `responses._allowed_methods` reads its table.
+    app: FastAPI = request.app
+    found: frozenset[str] | None = getattr(app.state, "reserved_slugs", None)
+    if found is None:
+        found = app.state.reserved_slugs = reserved_segments(app.routes)
+    return found
 
 
 @router.get(
@@ -66,8 +106,10 @@ async def feed(uow: UnitOfWorkDep, viewer: CurrentUser, limit: Limit = 20, offse
     response_model=schemas.SingleArticleResponse,
     responses=error_responses(401, 403, 409, 422),
 )
-async def create_article(body: schemas.NewArticleRequest, uow: UnitOfWorkDep, author: EditorUser) -> Response:
-    article = await service.create(uow=uow, author=author, data=body.article)
+async def create_article(
+    request: Request, body: schemas.NewArticleRequest, uow: UnitOfWorkDep, author: EditorUser
+) -> Response:
+    article = await service.create(uow=uow, author=author, data=body.article, reserved=_reserved(request))
     return json_response(wire.article(article), status_code=201)
 
 
@@ -92,9 +134,11 @@ async def get_article(slug: Slug, uow: UnitOfWorkDep, viewer: OptionalUser) -> R
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_article(
-    slug: Slug, body: schemas.UpdateArticleRequest, uow: UnitOfWorkDep, user: EditorUser
+    request: Request, slug: Slug, body: schemas.UpdateArticleRequest, uow: UnitOfWorkDep, user: EditorUser
 ) -> Response:
-    article = await service.update(uow=uow, slug=slug, user=user, data=body.article)
+    article = await service.update(
+        uow=uow, slug=slug, user=user, data=body.article, reserved=_reserved(request)
+    )
     return json_response(wire.article(article))
 
 

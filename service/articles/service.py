@@ -32,10 +32,12 @@ def slugify(title: str) -> str:
     return slug[:200].strip("-") or "article"
 
 
-def _slug_candidates(title: str) -> list[str]:
+def _slug_candidates(title: str, reserved: frozenset[str]) -> list[str]:
     base = slugify(title)
     # The plain slug first; on a clash, a short random suffix rather than a count, which races.
-    return [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(_SLUG_ATTEMPTS - 1)]
+    # A word a route holds in the slug's place (`feed`) is a clash from the start.
+    suffixed = [f"{base}-{secrets.token_hex(3)}" for _ in range(_SLUG_ATTEMPTS - 1)]
+    return suffixed if base in reserved else [base, *suffixed]
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,11 @@ async def get(*, uow: UnitOfWork, slug: str, viewer: User | None) -> Row[Any]:
     return row
 
 
-async def create(*, uow: UnitOfWork, author: User, data: schemas.NewArticle) -> Row[Any]:
-    for slug in _slug_candidates(data.title):
+async def create(
+    *, uow: UnitOfWork, author: User, data: schemas.NewArticle, reserved: frozenset[str] = frozenset()
+) -> Row[Any]:
+    """`reserved`: the words no slug may be (the transport's fixed routes beside `{slug}`)."""
+    for slug in _slug_candidates(data.title, reserved):
         added = await repository.add_article(
             uow,
             slug=slug,
@@ -91,7 +96,14 @@ async def _editable(uow: UnitOfWork, slug: str, user: User) -> Row[Any]:
     return found
 
 
-async def update(*, uow: UnitOfWork, slug: str, user: User, data: schemas.UpdateArticle) -> Row[Any]:
+async def update(
+    *,
+    uow: UnitOfWork,
+    slug: str,
+    user: User,
+    data: schemas.UpdateArticle,
+    reserved: frozenset[str] = frozenset(),
+) -> Row[Any]:
     found = await _editable(uow, slug, user)
     changes = data.model_dump(exclude_unset=True, exclude_none=True, by_alias=False)
     tags = changes.pop("tag_list", None)
@@ -100,7 +112,7 @@ async def update(*, uow: UnitOfWork, slug: str, user: User, data: schemas.Update
         await repository.update_fields(uow, found.id, slug=slug, values=changes)
     else:
         # A new title gets a new slug (Conduit's rule); the old slug stops resolving.
-        for candidate in _slug_candidates(changes["title"]):
+        for candidate in _slug_candidates(changes["title"], reserved):
             if await repository.update_fields(
                 uow, found.id, slug=slug, values={**changes, "slug": candidate}
             ):

@@ -125,7 +125,7 @@ async def test_every_mapper_writes_exactly_what_its_schema_describes(
     article = outputs[article_wire.article][1]["article"]
     # Real values, not defaults: the reader's view of a tagged, favourited article by someone they follow.
     assert (article["tagList"], article["favorited"], article["favoritesCount"]) == (
-        ["wire", "format"],
+        ["format", "wire"],
         True,
         1,
     )

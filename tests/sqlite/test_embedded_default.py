@@ -156,7 +156,7 @@ async def test_full_conduit_flow_works_on_sqlite(sqlite_client: httpx.AsyncClien
     article = created.json()["article"]
     assert_article_shape(article, with_body=True)
     assert article["slug"] == "how-to-train-your-dragon"
-    assert article["tagList"] == ["reactjs", "angularjs", "dragons"]
+    assert article["tagList"] == ["angularjs", "dragons", "reactjs"]
     assert (article["favorited"], article["favoritesCount"]) == (False, 0)
     assert article["author"] == {"username": "jake", "bio": None, "image": None, "following": False}
     slug = article["slug"]
