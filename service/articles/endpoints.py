@@ -37,9 +37,9 @@ def reserved_segments(
     keep in step."""
     paths = [context.path for context in iter_route_contexts(routes) if context.path]
     article = next(
-        context.path
+        path
         for context in iter_route_contexts(routes)
-        if getattr(context, "operation_id", None) == operation_id
+        if getattr(context, "operation_id", None) == operation_id and (path := context.path)
     ).split("/")
     at = article.index("{slug}")
     reserved: set[str] = set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, true
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.models.base import Base, TimestampMixin
@@ -27,6 +27,10 @@ class User(TimestampMixin, Base):
         CheckConstraint("role IN ('viewer', 'editor', 'admin')", name="role"),
         Index("ix_users_created_at_id", "created_at", "id"),
     )
+
+
+# Usernames are unique in any case (`jake` and `JAKE` are one name), stored as typed (migration 0003).
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class Follow(Base):

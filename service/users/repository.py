@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import String, bindparam, delete, func, or_, select
 
 from service.db import UnitOfWork
 from service.models import Follow, User
@@ -27,19 +27,32 @@ async def get_by_email(uow: UnitOfWork, email: str) -> User | None:
     return (await uow.read.entities(select(User).where(User.email == email))).one_or_none()
 
 
+# Usernames are unique in any case (migration 0003's index on lower(username) serves this).
+BY_USERNAME_IN_ANY_CASE = select(User).where(
+    func.lower(User.username) == func.lower(bindparam("username", type_=String))
+)
+
+
 async def get_by_login(uow: UnitOfWork, login: str) -> User | None:
-    """An email or a username, for the OAuth2 form whose field is called `username`."""
-    query = select(User).where((User.email == login.strip().lower()) | (User.username == login.strip()))
-    return (await uow.read.entities(query)).first()
+    """An email or a username, for the OAuth2 form whose field is called `username`. With an `@`
+    it is an email first: usernames registered before `@` was refused in them may look like one,
+    and whoever took someone's email as their name must not take over that person's login."""
+    login = login.strip()
+    if "@" in login:
+        user = await get_by_email(uow, login.lower())
+        if user is not None:
+            return user
+    return (await uow.read.entities(BY_USERNAME_IN_ANY_CASE, {"username": login})).one_or_none()
 
 
 async def taken_fields(
     uow: UnitOfWork, *, username: str | None, email: str | None, exclude_id: int | None = None
 ) -> dict[str, list[str]]:
-    """Which of username and email another user already has, as Conduit errors."""
+    """Which of username and email another user already has, as Conduit errors: a username in any
+    case (`JAKE` is `jake`'s); emails are stored lower-cased, and compared so."""
     conditions = []
     if username is not None:
-        conditions.append(User.username == username)
+        conditions.append(func.lower(User.username) == func.lower(username))
     if email is not None:
         conditions.append(User.email == email)
     if not conditions:
@@ -49,7 +62,7 @@ async def taken_fields(
         query = query.where(User.id != exclude_id)
     errors: dict[str, list[str]] = {}
     for row in await uow.read.rows(query):
-        if username is not None and row.username == username:
+        if username is not None and row.username.lower() == username.lower():
             errors["username"] = ["has already been taken"]
         if email is not None and row.email == email:
             errors["email"] = ["has already been taken"]

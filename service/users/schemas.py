@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from service.schemas import NotBlank, NotNull, OptionalText, OptionalUrl, WireModel
 
@@ -37,13 +37,23 @@ def _refuse_blank(value: object) -> object:
     return value
 
 
+def _no_at(value: str) -> str:
+    # With an `@` a name can pass for someone's email where a login takes either (`/api/token`).
+    if "@" in value:
+        raise ValueError("can't contain @")
+    return value
+
+
+# A new name (registration, a rename): no `@`. Names that already have one are kept (users.service).
+NewUsername = Annotated[Username, AfterValidator(_no_at)]
+
 NewPassword = Annotated[
     str, BeforeValidator(_refuse_blank), Field(min_length=8, max_length=256, examples=["jakejake"])
 ]
 
 
 class NewUser(WireModel):
-    username: Username
+    username: NewUsername
     email: Email
     password: NewPassword
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from service.auth.security import InvalidToken, create_token, decode_token, hash_password, verify_password
 from service.config import Settings
 from service.db import UnitOfWork
-from service.errors import Conflict, Unauthorized
+from service.errors import Conflict, Unauthorized, Unprocessable
 from service.models import User
 from service.observability import metrics
 from service.users import repository, schemas
@@ -78,6 +78,9 @@ async def update(*, uow: UnitOfWork, settings: Settings, user: User, data: schem
     # (null is refused by the schema).
     values: dict[str, Any] = data.model_dump(include={"bio", "image"}, exclude_unset=True)
     if data.username is not None:
+        if "@" in data.username and data.username != user.username:
+            # As on registration; a name that has one already (from before) may be sent back as it is.
+            raise Unprocessable({"username": ["can't contain @"]})
         values["username"] = data.username
     if data.email is not None:
         values["email"] = data.email

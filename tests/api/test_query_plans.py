@@ -24,6 +24,7 @@ from service import dialects
 from service.articles import repository as articles
 from service.articles.schemas import ArticleFilter
 from service.comments import repository as comments
+from service.users import repository as users
 from tests.conftest import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -197,3 +198,11 @@ async def test_a_page_of_comments_reads_the_page(explain: Any) -> None:
     query = comments._page(viewer_id=scale_data.READER).params(article_id=hot, limit=LIMIT, offset=0)
     plan = explain(query, {})
     assert_reads_a_page(plan, budget=PAGE_BUDGET + scale_data.FOLLOWED_BY_READER)
+
+
+async def test_a_login_by_username_reads_one_row_from_the_index_in_any_case(explain: Any) -> None:
+    # /api/token's username lookup compares lower(username): the index of migration 0003 serves it.
+    plan = explain(users.BY_USERNAME_IN_ANY_CASE, {"username": "FAN"})
+    assert {node.get("Index Name") for node in nodes(plan)} >= {"uq_users_username_lower"}, outline(plan)
+    assert not any(node["Node Type"] == "Seq Scan" for node in nodes(plan)), outline(plan)
+    assert plan["Actual Rows"] == 1
