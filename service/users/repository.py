@@ -91,6 +91,18 @@ async def update_fields(uow: UnitOfWork, user: User, values: dict[str, Any]) -> 
     await uow.save()
 
 
+# Every active admin's row, locked until the commit, always in the same order (see admin.service).
+_LOCK_ACTIVE_ADMINS = (
+    select(User.id).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id).with_for_update()
+)
+
+
+async def lock_active_admins(uow: UnitOfWork) -> list[int]:
+    """The ids of the active admins as of now, their rows locked against a concurrent change; a
+    row another transaction changed is read as that transaction committed it."""
+    return list((await uow.read.rows(_LOCK_ACTIVE_ADMINS)).scalars())
+
+
 async def list_page(uow: UnitOfWork, *, limit: int, offset: int) -> tuple[Sequence[User], int]:
     total = (await uow.read.rows(select(func.count()).select_from(User))).scalar_one()
     page = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.admin import service as admin_service
+from service.auth.roles import Role
+from service.errors import Forbidden
 from service.models import User
+from service.users import repository as users
 from tests.factories import Account, create_user
 
 pytestmark = pytest.mark.anyio
@@ -220,17 +225,63 @@ async def test_active_must_be_a_boolean(client: httpx.AsyncClient, db: AsyncSess
     assert await stored(db, "eddie") == ("editor", True)
 
 
-@pytest.mark.parametrize(
-    "change", [{"role": "editor"}, {"role": "viewer"}, {"active": False}, {"role": "admin", "active": False}]
-)
-async def test_admin_cannot_demote_or_deactivate_themselves(
+LOSING = [{"role": "editor"}, {"role": "viewer"}, {"active": False}, {"role": "admin", "active": False}]
+
+
+@pytest.mark.parametrize("change", LOSING)
+async def test_the_last_active_admin_cannot_demote_or_deactivate_themselves(
     client: httpx.AsyncClient, db: AsyncSession, admin: Account, change: dict[str, object]
 ) -> None:
     response = await patch_user(client, admin, "root", change)
-    assert response.status_code == 422
-    assert list(response.json()["errors"]) == ["user"]
+    assert response.status_code == 409
+    assert response.json() == {"errors": {"user": ["is the last active admin"]}}
     assert await stored(db, "root") == ("admin", True)
     assert (await client.get("/api/admin/users", headers=admin.headers)).status_code == 200
+
+
+@pytest.mark.parametrize("change", LOSING)
+async def test_a_deactivated_admin_does_not_count_as_another_admin(
+    client: httpx.AsyncClient, db: AsyncSession, admin: Account, change: dict[str, object]
+) -> None:
+    await create_user(client, username="dormant", role="admin", db=db)
+    await db.execute(update(User).where(User.username == "dormant").values(is_active=False))
+    await db.commit()
+    response = await patch_user(client, admin, "root", change)
+    assert response.status_code == 409
+    assert await stored(db, "root") == ("admin", True)
+
+
+@pytest.mark.parametrize("change", LOSING)
+async def test_an_admin_may_step_down_while_another_active_admin_remains(
+    client: httpx.AsyncClient, db: AsyncSession, admin: Account, change: dict[str, object]
+) -> None:
+    second = await create_user(client, username="second", role="admin", db=db)
+    response = await patch_user(client, admin, "root", change)
+    assert response.status_code == 200, response.text
+    assert await stored(db, "root") != ("admin", True)
+    # The one left is the last: they cannot follow.
+    last = await patch_user(client, second, "second", change)
+    assert last.status_code == 409
+    assert await stored(db, "second") == ("admin", True)
+
+
+async def test_an_admin_demoted_while_their_request_ran_is_refused(
+    app: Any, client: httpx.AsyncClient, db: AsyncSession, admin: Account
+) -> None:
+    # What the dependency loaded at the start of the request, then a concurrent demotion.
+    await create_user(client, username="second", role="admin", db=db)
+    await create_user(client, username="third", role="admin", db=db)
+    async with app.state.database.unit_of_work(writable=True) as uow:
+        acting = await users.get_by_username(uow, "root")
+    await db.execute(update(User).where(User.username == "root").values(role="viewer"))
+    await db.commit()
+    assert acting is not None
+    async with app.state.database.unit_of_work(writable=True) as uow:
+        with pytest.raises(Forbidden):
+            await admin_service.update_user(
+                uow=uow, admin=acting, username="third", role=Role.viewer, active=None
+            )
+    assert await stored(db, "third") == ("admin", True)
 
 
 async def test_admin_may_patch_themselves_without_demoting(
