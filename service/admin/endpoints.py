@@ -47,9 +47,10 @@ async def get_user(username: Username, uow: UnitOfWorkDep, _admin: AdminUser) ->
     "/{username}",
     operation_id="AdminUpdateUser",
     summary="Change a user's role or deactivate (or reactivate) them",
-    description="A deactivated user's tokens stop working at once, and they cannot log in.",
+    description="A deactivated user's tokens stop working at once, and they cannot log in. The last"
+    " active admin cannot be demoted or deactivated (409).",
     response_model=schemas.AdminUserResponse,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_user(
     username: Username, body: schemas.AdminUserUpdateRequest, uow: UnitOfWorkDep, admin: AdminUser
