@@ -11,7 +11,7 @@ names are still stored and shown as typed.
 Names that already clash are resolved first: the oldest account (the lowest id) keeps its name,
 each later one is renamed to `<name>-<id>` (cut to fit 64 characters), which no registration can
 take from it in between since the index then holds. Their owners still log in by email
-(docs/usernames.md). On PostgreSQL the index is built CONCURRENTLY, so registrations go on while
+(docs/accounts.md). On PostgreSQL the index is built CONCURRENTLY, so registrations go on while
 it builds; a pod of the previous version that registers a new case variant meanwhile makes the
 build fail, and it is resolved and built again.
 """
@@ -37,17 +37,18 @@ BUILD_ATTEMPTS = 5
 def _rename_case_variants() -> None:
     """Every account whose name another, older account has in some case gets `<name>-<id>`."""
     bind = op.get_bind()
+    # Folded by the database's lower(), as the index will fold them (Python's folds more letters).
     clashing = bind.execute(
         sa.text(
-            "SELECT id, username FROM users WHERE lower(username) IN"
+            "SELECT id, username, lower(username) FROM users WHERE lower(username) IN"
             " (SELECT lower(username) FROM users GROUP BY lower(username) HAVING count(*) > 1)"
             " ORDER BY lower(username), id"
         )
     ).all()
     kept: set[str] = set()
-    for user_id, username in clashing:
-        if username.lower() not in kept:
-            kept.add(username.lower())  # the oldest of its group keeps the name
+    for user_id, username, folded in clashing:
+        if folded not in kept:
+            kept.add(folded)  # the oldest of its group keeps the name
             continue
         for attempt in range(1, 100):
             suffix = f"-{user_id}" if attempt == 1 else f"-{user_id}-{attempt}"
