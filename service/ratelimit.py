@@ -82,7 +82,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Long enough for a Redis that answers at all, even on a busy event loop; short enough that a hung
 # one holds a request about a second before it is let through (or refused, for logins).
 STORE_TIMEOUT_SECONDS = 1.0
-KEY_PREFIX = "inkwell:limits"
+KEY_PREFIX = "inkwell:limits"  # beside the cache's inkwell: keys, in the same Redis
 
 ERROR_KEY = "rate"
 
@@ -162,7 +162,7 @@ class Limiter:
         window = policy.window
         number = int(now // window)
         reset = max(math.ceil((number + 1) * window - now), 1)
-        key = policy.rate.key_for(KEY_PREFIX, policy.name, identity, str(number))
+        key = policy.rate.key_for(policy.name, identity, str(number))
         try:
             # The key outlives its window by a second, so no request in it finds it gone.
             count = await self.storage.incr(key, reset + 1)
@@ -175,10 +175,7 @@ class Limiter:
     def _account_keys(self, account: str) -> tuple[str, str]:
         # Hashed: the store holds no email address or username.
         digest = hashlib.sha256(account.strip().casefold().encode()).hexdigest()[:32]
-        return (
-            f"{KEY_PREFIX}/{LOGIN_ACCOUNT}/failures/{digest}",
-            f"{KEY_PREFIX}/{LOGIN_ACCOUNT}/lock/{digest}",
-        )
+        return f"{LOGIN_ACCOUNT}/failures/{digest}", f"{LOGIN_ACCOUNT}/lock/{digest}"
 
     async def locked_for(self, account: str) -> int:
         """Seconds until `account` may try to log in again; 0 when it may now."""
@@ -234,6 +231,7 @@ def create_limiter(settings: Settings) -> Limiter | None:
         f"async+{settings.redis_url}",
         implementation="redispy",
         wrap_exceptions=True,
+        key_prefix=KEY_PREFIX,
         connection_pool=pool,  # type: ignore[arg-type]  # passed on to redis-py's client
     )
     return Limiter(storage, settings, pool=pool)
