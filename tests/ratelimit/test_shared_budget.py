@@ -29,7 +29,11 @@ def spend(urls: list[str], requests: int) -> list[httpx.Response]:
 
 
 def test_two_processes_share_one_budget_through_redis(redis: RedisServer) -> None:
-    env = server_env(INKWELL_REDIS_URL=redis.url, INKWELL_RATE_LIMIT_READS=f"{QUOTA}/hour")
+    env = server_env(
+        INKWELL_REDIS_URL=redis.url,
+        INKWELL_RATE_LIMITS_ENABLED="true",
+        INKWELL_RATE_LIMIT_READS=f"{QUOTA}/hour",
+    )
     migrate(env)
     with (
         running_server(env, migrate_first=False) as first,
