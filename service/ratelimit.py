@@ -250,8 +250,11 @@ class _Warnings:
     def store_failed(self, exc: Exception, policy: Policy) -> None:
         if not self.down:
             self.down = True
-            action = "refusing logins" if policy.fail_closed else "letting requests through"
-            logger.warning("rate limits unavailable", error=str(exc), policy=policy.name, action=action)
+            logger.warning(
+                "rate limits unavailable: logins refused, other requests let through uncounted",
+                error=str(exc),
+                policy=policy.name,
+            )
 
     def store_answered(self) -> None:
         if self.down:
@@ -318,6 +321,8 @@ class RateLimits:
             count(policy.name, "unavailable")
             self.warnings.store_failed(exc, policy)
             if policy.fail_closed:
+                # Every 503 says why in the log; the requests let through below only once an outage.
+                logger.warning("login refused: rate limits unavailable", policy=policy.name, error=str(exc))
                 refused = unavailable()
                 await error_response(503, refused.errors, refused.headers)(scope, receive, send)
             else:

@@ -61,10 +61,15 @@ def unavailable(policy: str) -> float:
 
 
 async def test_logins_fail_closed_the_rest_open_and_all_recovers_when_redis_returns(
-    clients: Any, redis: RedisServer
+    clients: Any, redis: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with clients() as client:
         await _logins_fail_closed_the_rest_open(client, redis)
+    # Each refused login says why; the requests let through, once for the outage.
+    logged = capsys.readouterr().out
+    assert logged.count("login refused: rate limits unavailable") == 2
+    assert logged.count("rate limits unavailable: logins refused, other requests let through uncounted") == 1
+    assert logged.count("rate limits available again") == 1
 
 
 async def _logins_fail_closed_the_rest_open(client: httpx.AsyncClient, redis: RedisServer) -> None:
