@@ -331,9 +331,12 @@ class RateLimits:
         self.warnings.store_answered()
         if not verdict.allowed:
             count(policy.name, "limited")
-            headers = {"Retry-After": str(verdict.reset), **dict(verdict.headers())}
-            errors = {ERROR_KEY: [f"limit exceeded, retry in {verdict.reset} s"]}
-            await error_response(429, errors, headers)(scope, receive, send)
+            refusal = RateLimited(
+                f"limit exceeded, retry in {verdict.reset} s",
+                retry_after=verdict.reset,
+                headers=verdict.headers(),
+            )
+            await error_response(refusal.status_code, refusal.errors, refusal.headers)(scope, receive, send)
             return
         count(policy.name, "allowed")
         extra = [(name.lower().encode(), value.encode()) for name, value in verdict.headers()]
