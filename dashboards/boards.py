@@ -160,6 +160,18 @@ def requests(config: Config) -> list[Panel]:
             [(q.in_flight(q.chosen(config)), "in flight")],
             unit="short",
         ),
+        graph(
+            "Rate-limited requests by policy",
+            "Requests refused with 429 per second by each rate limit policy (docs/ratelimits.md): "
+            "reads, writes, registration and login per client, login_account for an account's failed "
+            "logins backing off. Unchecked: its store (Redis) did not answer, so logins were refused "
+            "with 503 and the rest let through.",
+            [
+                (q.rate_limit_checks([*q.chosen(config), q.LIMITED], window=RATE), "{{policy}} limited"),
+                (q.rate_limit_checks([*q.chosen(config), q.STORE_DOWN], window=RATE), "{{policy}} unchecked"),
+            ],
+            unit="reqps",
+        ),
     ]
 
 

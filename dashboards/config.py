@@ -66,6 +66,13 @@ class Config:
     replica_lag_warning: float = 0.5
     replica_lag_for: str = "5m"
     replica_unavailable_for: str = "5m"
+    # A rate limit policy refusing (429) more than this share of the requests it checks, over the
+    # window, for the time below, while it checks at least the minimum rate (a lone client retrying
+    # at night is not an alert).
+    rate_limited_share: float = 0.25
+    rate_limited_window: str = "10m"
+    rate_limited_for: str = "15m"
+    rate_limited_min_rps: float = 0.1
 
     runbook_base_url: str = "https://github.com/inkwell-dev/inkwell/blob/main/docs/runbooks"
     dashboard_uid_prefix: str = "inkwell"

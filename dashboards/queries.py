@@ -356,6 +356,32 @@ def cache_failure_rate(matchers: Matchers, *, window: str) -> Query:
     return per_second(series.CACHE_ERRORS, matchers, window=window, by=["operation"])
 
 
+# Rate limits (service.ratelimit): every request a policy checks, by result.
+LIMITED = 'result="limited"'
+STORE_DOWN = 'result="unavailable"'
+
+
+def rate_limit_checks(matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return per_second(series.RATE_LIMIT_CHECKS, matchers, window=window, by=[*by, "policy"])
+
+
+def rate_limited_share(matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    """The share of each policy's requests it refused with 429."""
+    limited = rate_limit_checks([*matchers, LIMITED], window=window, by=by)
+    return ratio(limited, rate_limit_checks(matchers, window=window, by=by))
+
+
+def rate_limits_refusing(config: Config) -> Query:
+    """Policies refusing a large share of a real flow of requests."""
+    by, window = config.group_by, config.rate_limited_window
+    share = rate_limited_share(service(config), window=window, by=by)
+    checked = rate_limit_checks(service(config), window=window, by=by)
+    return Query(
+        f"({share}\n) > {config.rate_limited_share:g}\nand {checked} > {config.rate_limited_min_rps:g}",
+        share.labels,
+    )
+
+
 # What people do.
 def refused_login_ratio(matchers: Matchers, *, window: str) -> Query:
     refused = counted(series.LOGIN_FAILURES, matchers, window=window)

@@ -212,5 +212,17 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             "longer a replica, or is further behind than its lag limit): the primary "
             "runs all their reads on top of its writes, through its own pools.",
         ),
+        alert(
+            config,
+            "InkwellRateLimitRefusing",
+            q.rate_limits_refusing(config),
+            config.rate_limited_for,
+            "warning",
+            "An Inkwell rate limit policy refuses a large share of its requests.",
+            f"The {{{{ $labels.policy }}}} policy of {where} has answered 429 to "
+            f"{{{{ $value | humanizePercentage }}}} of the requests it checked over the last "
+            f"{config.rate_limited_window}, for {config.rate_limited_for}: an attack or a misbehaving "
+            "client, or a limit too low for real traffic.",
+        ),
     ]
     return [{"name": "inkwell.slo.alerts", "rules": slo_alerts}, {"name": "inkwell.alerts", "rules": others}]

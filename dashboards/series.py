@@ -79,6 +79,7 @@ DB_REPLICA_LAG_LIMIT = gauge(metrics.DB_REPLICA_LAG_LIMIT)
 DB_REPLICA_UP = gauge(metrics.DB_REPLICA_UP)
 CACHE_LOOKUPS = counter(metrics.CACHE_LOOKUPS)
 CACHE_ERRORS = counter(metrics.CACHE_ERRORS)
+RATE_LIMIT_CHECKS = counter(metrics.RATE_LIMIT_CHECKS)
 BUILD_INFO = gauge(metrics.BUILD_INFO)
 
 

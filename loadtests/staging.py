@@ -54,6 +54,15 @@ CHART = {
     "db_pool_size": 10,
     "db_max_overflow": 10,
     "db_connection_budget": 89,
+    # The rate limits (rateLimits), on as the chart has them with Redis: the load tests' traffic comes
+    # from one address, and the mix trips none of them (tests/loadtests/test_staging_config.py).
+    "rate_limit_login": "100/minute",
+    "rate_limit_registration": "30/minute",
+    "rate_limit_writes": "300/minute",
+    "rate_limit_reads": "12000/minute",
+    "rate_limit_login_free_failures": 5,
+    "rate_limit_login_backoff_seconds": 1,
+    "rate_limit_login_backoff_max_seconds": 300,
 }
 # PgBouncer as docs/connections.md has production run it: server connections well under PostgreSQL's
 # max_connections, room for every process's pool and overflow, and a transaction that finds no
@@ -245,6 +254,8 @@ def service_env(
             "INKWELL_DB_POOL_SIZE": str(CHART["db_pool_size"]),
             "INKWELL_DB_MAX_OVERFLOW": str(CHART["db_max_overflow"]),
             "INKWELL_DB_CONNECTION_BUDGET": str(CHART["db_connection_budget"]),
+            "INKWELL_RATE_LIMITS_ENABLED": "true",
+            **{f"INKWELL_{key.upper()}": str(CHART[key]) for key in CHART if key.startswith("rate_limit_")},
             "INKWELL_LOG_LEVEL": "INFO",
             "INKWELL_LOG_FORMAT": "json",
             "INKWELL_METRICS_ENABLED": "true",

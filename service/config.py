@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     access_log: bool = True
     # Peers whose X-Forwarded-For is believed (the ingress controller); IPs or CIDRs.
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
+    # Rate limits (service/ratelimit.py, docs/ratelimits.md), each in the `limits` notation
+    # ("10/minute"; empty: that policy is off), counted per client IP (as resolved through
+    # trusted_proxies) or per signed-in user, in Redis (redis_url) so every process and pod shares
+    # one budget; in-process only in development and test, and refused elsewhere.
+    rate_limits_enabled: bool = True
+    rate_limit_login: str = "100/minute"  # login and /api/token attempts per IP
+    rate_limit_registration: str = "30/minute"  # registrations per IP
+    rate_limit_writes: str = "300/minute"  # other writes per user, per IP when anonymous
+    rate_limit_reads: str = "12000/minute"  # GET and HEAD per IP
+    # An account's consecutive failed logins past the free ones each make it wait twice as long as
+    # the last (from login_backoff_seconds, at most login_backoff_max_seconds); a success resets it.
+    rate_limit_login_free_failures: int = Field(5, ge=0)
+    rate_limit_login_backoff_seconds: float = Field(1.0, gt=0)
+    rate_limit_login_backoff_max_seconds: float = Field(300.0, gt=0)
 
     metrics_enabled: bool = True
     # Public reads are cached (service/cache.py): in Redis when a URL is set, in-process only in
@@ -96,6 +110,21 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("rate_limit_login", "rate_limit_registration", "rate_limit_writes", "rate_limit_reads")
+    @classmethod
+    def _one_rate(cls, value: str) -> str:
+        # Parsed now, so a typo fails at startup; one rate per policy, so its headers name one quota.
+        if value.strip():
+            from limits import parse_many
+
+            try:
+                rates = parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a rate such as '10/minute'") from exc
+            if len(rates) != 1:
+                raise ValueError(f"{value!r}: one rate per policy, such as '10/minute'")
+        return value.strip()
 
     @model_validator(mode="after")
     def _refuse_a_pooler_without_postgresql(self) -> Settings:
@@ -130,6 +159,16 @@ class Settings(BaseSettings):
             )
         if not self.environment.is_local and len(self.secret_key) < 32:
             raise ValueError("INKWELL_SECRET_KEY must be at least 32 characters outside development")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_rate_limits_each_process_counts_alone(self) -> Settings:
+        if self.rate_limits_enabled and not self.redis_url and not self.environment.is_local:
+            raise ValueError(
+                "INKWELL_RATE_LIMITS_ENABLED needs INKWELL_REDIS_URL outside development and test: "
+                "limits counted in each process would let a client through as many times over as "
+                "there are processes and pods (or set INKWELL_RATE_LIMITS_ENABLED=false)"
+            )
         return self
 
 

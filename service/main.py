@@ -20,6 +20,7 @@ from service.health import router as health_router
 from service.middleware import is_expected_failure
 from service.observability.metrics import metrics_endpoint
 from service.profiles.endpoints import router as profiles_router
+from service.ratelimit import create_limiter
 from service.replica import RecordWrites, Replica, create_write_log
 from service.responses import JSON_MEDIA_TYPE, error_responses, install_error_handlers
 from service.users.endpoints import router as users_router
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     observability.instrument_engine(engine)
     database = Database(engine, replica=_replica(settings, primary=engine))
     cache = create_cache(settings)
+    limiter = create_limiter(settings)
     # Every commit invalidates what it wrote; live events and jobs register here the same way.
     database.on_commit(InvalidateOnCommit(cache))
     if database.replica is not None:
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         yield
         await database.close()
         await cache.close()
+        if limiter is not None:
+            await limiter.close()
         await engine.dispose()
 
     app = FastAPI(
@@ -75,10 +79,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.engine = engine
     app.state.database = database
     app.state.cache = cache
+    app.state.limiter = limiter
 
     install_error_handlers(app)
-    # Any request body can exceed the limit, so every operation documents the 413.
-    api = APIRouter(prefix="/api", responses=error_responses(413))
+    # Any request body can exceed the limit, and any request a rate limit: every operation documents both.
+    api = APIRouter(prefix="/api", responses=error_responses(413, 429))
     for router in (users_router, profiles_router, articles_router, comments_router, admin_router):
         api.include_router(router)
     app.include_router(api)
@@ -86,7 +91,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     if settings.metrics_enabled:
         app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
-    pipeline.install(app, settings, cache=cache)
+    pipeline.install(app, settings, cache=cache, limiter=limiter)
     return app
 
 

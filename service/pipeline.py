@@ -21,9 +21,12 @@ from service.config import Settings
 from service.middleware import BodySizeLimitMiddleware, UnhandledErrors
 from service.observability import errors, request_observers
 from service.observability.http import ResponseObserver
+from service.ratelimit import Limiter, RateLimits
 
 
-def layers(settings: Settings, *, routes: Sequence[BaseRoute], cache: ResponseCache) -> list[Middleware]:
+def layers(
+    settings: Settings, *, routes: Sequence[BaseRoute], cache: ResponseCache, limiter: Limiter | None = None
+) -> list[Middleware]:
     return [
         # Request id, server span, RED metrics and access line from one capture of the response:
         # outermost, so a CORS preflight, a 413 and a 500 are observed like everything else.
@@ -35,7 +38,7 @@ def layers(settings: Settings, *, routes: Sequence[BaseRoute], cache: ResponseCa
             allow_credentials="*" not in settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-Requested-With", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy"],
             max_age=600,
         ),
         # What no handler caught becomes a Conduit 500 (or 503 for an outage), reported to Sentry
@@ -43,14 +46,17 @@ def layers(settings: Settings, *, routes: Sequence[BaseRoute], cache: ResponseCa
         Middleware(UnhandledErrors, report=errors.capture),
         # Before anything reads a body, so an oversized one is refused while it arrives.
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
-        # Rate limits belong here: inside the observer (a 429 is observed), before the cache (a
-        # cached read counts against its budget).
+        # Rate limits: inside the observer (a 429 is observed), before the cache (a cached read
+        # counts against its budget).
+        *([Middleware(RateLimits, limiter=limiter, settings=settings)] if limiter is not None else []),
         # Innermost: a hit skips routing, dependencies and the endpoint, and nothing else.
         Middleware(PublicReadCache, cache=cache, routes=routes),
     ]
 
 
-def install(app: FastAPI, settings: Settings, *, cache: ResponseCache) -> None:
+def install(
+    app: FastAPI, settings: Settings, *, cache: ResponseCache, limiter: Limiter | None = None
+) -> None:
     """Adds the layers to `app` so that the first listed is outermost."""
-    for layer in reversed(layers(settings, routes=app.routes, cache=cache)):
+    for layer in reversed(layers(settings, routes=app.routes, cache=cache, limiter=limiter)):
         app.add_middleware(layer.cls, *layer.args, **layer.kwargs)

@@ -58,6 +58,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflicts with an existing resource",
         413: "Request body larger than the configured limit",
         422: "Validation failed; each key names a field",
+        429: "Too many requests or failed logins: retry after Retry-After seconds",
     }
     return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
 

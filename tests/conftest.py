@@ -44,6 +44,8 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "db_pool_size": 20,
         "db_max_overflow": 10,
         "database_pooler": pooler_of(database_url),
+        # The suite signs up many users from one address; tests of the limits turn them on.
+        "rate_limits_enabled": False,
     } | overrides
     return Settings(**values)
 

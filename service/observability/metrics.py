@@ -140,6 +140,16 @@ CACHE_LOOKUPS = Counter(
 CACHE_ERRORS = Counter(
     "inkwell_cache_errors_total", "Cache store failures by operation (get, put, invalidate)", ["operation"]
 )
+# Every request a rate limit policy checked (service.ratelimit), by its result: allowed, limited
+# (answered 429), or unavailable (the limits' store failed: the login policies then answer 503, the
+# others let the request through). Policies, not clients, label it: a client IP would be unbounded.
+RATE_LIMIT_POLICIES = ("login", "login_account", "registration", "writes", "reads")
+RATE_LIMIT_RESULTS = ("allowed", "limited", "unavailable")
+RATE_LIMIT_CHECKS = Counter(
+    "inkwell_rate_limit_checks_total",
+    "Requests checked by a rate limit policy, by result (allowed, limited: 429, unavailable: store down)",
+    ["policy", "result"],
+)
 BUILD_INFO = Gauge(
     "inkwell_build_info",
     "Always 1; the labels say what is running",
@@ -158,6 +168,9 @@ for _scope in ("articles", "comments"):
         CACHE_LOOKUPS.labels(_scope, _result)
 for _operation in ("get", "put", "invalidate"):
     CACHE_ERRORS.labels(_operation)
+for _policy in RATE_LIMIT_POLICIES:
+    for _result in RATE_LIMIT_RESULTS:
+        RATE_LIMIT_CHECKS.labels(_policy, _result)
 
 
 class HttpMetrics:

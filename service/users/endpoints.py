@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 
 from service.dependencies import CurrentUser, SettingsDep, UnitOfWorkDep
+from service.ratelimit import LoginAttemptsDep
 from service.responses import error_responses, json_response
 from service.schemas import NoNul
 from service.users import schemas, service, wire
@@ -27,10 +28,13 @@ def _token_of(request: Request) -> str | None:
     response_model=schemas.UserResponse,
     responses=error_responses(401, 422),
 )
-async def login(body: schemas.LoginUserRequest, uow: UnitOfWorkDep, settings: SettingsDep) -> Response:
-    user = await service.authenticate(
-        uow=uow, settings=settings, login=body.user.email, password=body.user.password
-    )
+async def login(
+    body: schemas.LoginUserRequest, uow: UnitOfWorkDep, settings: SettingsDep, attempts: LoginAttemptsDep
+) -> Response:
+    async with attempts.attempt(body.user.email):
+        user = await service.authenticate(
+            uow=uow, settings=settings, login=body.user.email, password=body.user.password
+        )
     return json_response(wire.user(user, token=service.issue_token(settings, user)))
 
 
@@ -88,8 +92,10 @@ async def issue_token(
     password: Annotated[str, Form(min_length=1, max_length=256), NoNul],
     uow: UnitOfWorkDep,
     settings: SettingsDep,
+    attempts: LoginAttemptsDep,
 ) -> Response:
-    user = await service.authenticate(
-        uow=uow, settings=settings, login=username, password=password, by_username=True
-    )
+    async with attempts.attempt(username):
+        user = await service.authenticate(
+            uow=uow, settings=settings, login=username, password=password, by_username=True
+        )
     return json_response(wire.token(service.issue_token(settings, user), expires_in=settings.jwt_ttl_seconds))

@@ -57,7 +57,7 @@ def test_the_catalogue_reads_the_metrics_the_service_promises() -> None:
         *("DB_POOL_SIZE", "DB_POOL_CHECKED_OUT", "DB_POOL_OVERFLOW", "DB_POOL_WAIT", "DB_QUERY_DURATION"),
         *("DB_POOL_OPEN", "DB_CONNECTION_BUDGET"),
         *("DB_READS", "DB_REPLICA_LAG", "DB_REPLICA_LAG_BYTES", "DB_REPLICA_LAG_LIMIT", "DB_REPLICA_UP"),
-        *("CACHE_LOOKUPS", "CACHE_ERRORS"),
+        *("CACHE_LOOKUPS", "CACHE_ERRORS", "RATE_LIMIT_CHECKS"),
     }
     assert set(CATALOGUED) == promised
 

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from limits import parse
 
-from loadtests.staging import CHART, LABELS, ROOT, nginx_config, prometheus_config
+from loadtests import mix
+from loadtests.shapes import SHAPES, ShapeParams, build
+from loadtests.staging import CHART, LABELS, ROOT, nginx_config, prometheus_config, service_env
 from tests.support.helm import one, render
 
 
@@ -34,6 +37,63 @@ def test_the_stack_runs_the_pools_and_budget_the_chart_derives_for_its_default_t
         "db_max_overflow": int(config["INKWELL_DB_MAX_OVERFLOW"]),
         "db_connection_budget": int(config["INKWELL_DB_CONNECTION_BUDGET"]),
     } == {key: CHART[key] for key in ("db_pool_size", "db_max_overflow", "db_connection_budget")}
+
+
+@pytest.mark.slow  # helm, from the Kubernetes toolchain
+def test_the_stack_sets_the_rate_limits_the_chart_renders_with_redis() -> None:
+    sets = {
+        "secret.secretKey": "k" * 32,
+        "secret.databaseUrl": "postgresql+asyncpg://x@db/inkwell",
+        "redis.enabled": "true",
+        "secret.redisUrl": "redis://redis:6379/0",
+    }
+    config = one(render(**sets), "ConfigMap", "-inkwell")["data"]
+    in_chart = {name: value for name, value in config.items() if name.startswith("INKWELL_RATE_LIMIT")}
+    stack = service_env("postgresql+asyncpg://x@db/inkwell", "redis://redis:6379/0", "k" * 32, {})
+    assert in_chart == {name: value for name, value in stack.items() if name.startswith("INKWELL_RATE_LIMIT")}
+    assert in_chart["INKWELL_RATE_LIMITS_ENABLED"] == "true"
+    assert len(in_chart) == 8
+
+
+# Read, not imported: importing loadtests.conduit imports locust, which monkey-patches the process.
+_AUTHORS = re.search(r"^AUTHORS_PER_PROCESS = (\d+)", (ROOT / "loadtests" / "conduit.py").read_text(), re.M)
+assert _AUTHORS is not None
+AUTHORS_PER_PROCESS = int(_AUTHORS[1])
+
+
+def per_minute(setting: str) -> float:
+    rate = parse(str(CHART[setting]))
+    return rate.amount * 60 / rate.get_expiry()
+
+
+def test_the_mix_at_every_default_shape_trips_none_of_the_stacks_limits() -> None:
+    """Bounds on what locust sends from its one address at the default shapes (the ramp's 100 users
+    are the most), each user running a task (of at most two requests) every THINK_SECONDS[0] at
+    the quickest, every signed-in reader and writer registering when it starts."""
+    schedules = [build(shape, ShapeParams()) for shape in SHAPES]
+    users = max(stage.users for schedule in schedules for stage in schedule.stages)
+
+    def arrivals(schedule: object) -> int:
+        """The most users a schedule adds within one minute."""
+        targets = [tick[0] for t in range(0, 7200) if (tick := schedule.tick(t)) is not None]  # type: ignore[attr-defined]
+        return max(max(targets[t : t + 61]) - targets[t] for t in range(len(targets))) + targets[0]
+
+    arriving = max(arrivals(schedule) for schedule in schedules)
+    total = sum(mix.USER_WEIGHTS.values())
+    signing_up = (mix.USER_WEIGHTS["signed_in"] + mix.USER_WEIGHTS["writer"]) / total
+    writers = mix.USER_WEIGHTS["writer"] / total
+    tasks_per_minute = 60 / mix.THINK_SECONDS[0]
+    relogin = mix.WRITER["login"] / sum(mix.WRITER.values())
+
+    assert users == 100
+    assert arriving == 50
+    assert per_minute("rate_limit_reads") >= users * tasks_per_minute * 2
+    assert per_minute("rate_limit_registration") >= arriving * signing_up + AUTHORS_PER_PROCESS
+    # Logins: writers now and then, and with INKWELL_LOADTEST_EMAIL every user as it starts.
+    assert per_minute("rate_limit_login") >= arriving + users * writers * tasks_per_minute * relogin
+    # Writes are per user: one user's tasks, and a signed-in reader's follows as it starts.
+    assert per_minute("rate_limit_writes") >= tasks_per_minute * 2 + AUTHORS_PER_PROCESS
+    # Locust's logins use the right password: the backoff never starts.
 
 
 def test_nginx_config_routes_the_ingress_paths_to_every_service(tmp_path: Path) -> None:

@@ -182,9 +182,25 @@ def test_prometheus_scrapes_every_process_with_the_charts_labels_and_rules(stack
     assert all(rule["health"] != "err" for group in rules for rule in group["rules"])
 
 
+def rate_limit_checks(stack: Stack) -> Counter[str]:
+    """Requests the services' rate limits checked, by result, over every process."""
+    return sum(
+        (
+            Counter({sample.labels["result"]: int(sample.value)})
+            for url in stack.service_urls
+            for family in metrics(url)
+            if family.name == "inkwell_rate_limit_checks"
+            for sample in family.samples
+            if sample.name == "inkwell_rate_limit_checks_total"
+        ),
+        Counter(),
+    )
+
+
 def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Stack, tmp_path: Path) -> None:
     before, log_before = served(stack), len(access_log(stack))
     reads_before = {url: reads(url) for url in stack.service_urls}
+    limits_before = rate_limit_checks(stack)
 
     run = locust(
         stack, tmp_path / "steady", "--shape", "steady", "-u", "10", "-r", "5", "-t", "30s",
@@ -219,6 +235,13 @@ def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Sta
     read = {url: reads(url) - reads_before[url] for url in stack.service_urls}
     shares = {url: dict(counts) for url, counts in read.items()}
     assert all(counts["replica", "replayed"] > 0 for counts in read.values()), shares
+
+    # The chart's rate limits were on (in Redis, as the stack runs them) and refused nothing.
+    limits = rate_limit_checks(stack)
+    limits.subtract(limits_before)
+    assert limits["allowed"] >= requests, limits
+    assert limits["limited"] == 0, limits
+    assert limits["unavailable"] == 0, limits
 
 
 def test_a_crossed_gate_makes_locust_exit_1_with_the_verdict(stack: Stack, tmp_path: Path) -> None:

@@ -40,13 +40,18 @@ class ServerProcess:
         return self.log.read_text(errors="replace").removesuffix("\n")
 
 
+# The suite's servers are driven hard from one address; tests of the limits turn them back on.
+NO_RATE_LIMITS = {"INKWELL_RATE_LIMITS_ENABLED": "false"}
+
+
 def server_env(database_url: str | None = None, **extra: str) -> dict[str, str]:
-    """The caller's environment without INKWELL_/OTEL_ settings, plus cheap password hashing."""
+    """The caller's environment without INKWELL_/OTEL_ settings, plus cheap password hashing and no
+    rate limits."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_", "OTEL_", "PROMETHEUS_"))}
     if database_url is None:
         database = Path(tempfile.mkdtemp(prefix="inkwell-server-")) / "inkwell.db"
         database_url = f"sqlite+aiosqlite:///{database}"
-    return env | CHEAP_ARGON2 | {"INKWELL_DATABASE_URL": database_url} | extra
+    return env | CHEAP_ARGON2 | NO_RATE_LIMITS | {"INKWELL_DATABASE_URL": database_url} | extra
 
 
 def migrate(env: dict[str, str]) -> None:

@@ -258,3 +258,25 @@ silently unused; and the pooler or the replica set through extraEnv would escape
 {{- fail (printf "database.replica.enabled needs Redis outside development and test (config.environment is %s): set redis.enabled and its URL (secret.redisUrl, or the key %s of secret.existingSecret). Every pod must know which users' writes the replica has not replayed yet, and the service refuses to start without it." .Values.config.environment .Values.secret.keys.redisUrl) }}
 {{- end }}
 {{- end }}
+
+{{/*
+"true" when the pods rate-limit (rateLimits.enabled, null: with Redis, or in development and test
+where each process counts alone), else "false"; limits without Redis elsewhere fail here, as the
+service would refuse to start with them.
+*/}}
+{{- define "inkwell.rateLimits" -}}
+{{- $extra := list }}
+{{- range .Values.extraEnv }}
+{{- $extra = append $extra .name }}
+{{- end }}
+{{- $local := has .Values.config.environment (list "development" "test") }}
+{{- $redis := or .Values.redis.enabled (has "INKWELL_REDIS_URL" $extra) }}
+{{- $enabled := .Values.rateLimits.enabled }}
+{{- if kindIs "invalid" $enabled }}
+{{- $enabled = or $redis $local }}
+{{- end }}
+{{- if and $enabled (not $redis) (not $local) }}
+{{- fail (printf "rateLimits.enabled needs Redis outside development and test (config.environment is %s): set redis.enabled and its URL, or leave rateLimits.enabled null (off without Redis). Limits counted in each pod would give a client its quota once per pod; the service would refuse to start." .Values.config.environment) }}
+{{- end }}
+{{- ternary "true" "false" $enabled }}
+{{- end }}
