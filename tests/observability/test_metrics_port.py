@@ -31,7 +31,10 @@ def test_metrics_are_served_on_their_own_port_only(workers: int) -> None:
     assert public.status_code == 404
     assert public.json() == {"errors": {"path": ["not found"]}}
     assert scraped.status_code == 200
-    assert value(scraped.text, "http_requests_total", handler="/api/tags", method="GET", status="2xx") == requests
+    assert (
+        value(scraped.text, "http_requests_total", handler="/api/tags", method="GET", status="2xx")
+        == requests
+    )
     assert value(scraped.text, "inkwell_build_info") >= 1
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")

@@ -258,3 +258,14 @@ silently unused; and the pooler or the replica set through extraEnv would escape
 {{- fail (printf "database.replica.enabled needs Redis outside development and test (config.environment is %s): set redis.enabled and its URL (secret.redisUrl, or the key %s of secret.existingSecret). Every pod must know which users' writes the replica has not replayed yet, and the service refuses to start without it." .Values.config.environment .Values.secret.keys.redisUrl) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Host names the service answers (INKWELL_ALLOWED_HOSTS): the Ingress's host, the Service's names
+inside the cluster, localhost for a port-forward, and config.extraAllowedHosts.
+*/}}
+{{- define "inkwell.allowedHosts" -}}
+{{- $service := include "inkwell.fullname" . -}}
+{{- $hosts := list $service (printf "%s.%s" $service .Release.Namespace) (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) "localhost" "127.0.0.1" -}}
+{{- if .Values.ingress.enabled }}{{ $hosts = prepend $hosts .Values.ingress.host }}{{ end -}}
+{{- join "," (concat $hosts .Values.config.extraAllowedHosts) -}}
+{{- end }}
