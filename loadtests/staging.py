@@ -550,7 +550,7 @@ def _print_urls(stack: Stack, console: Console) -> None:
     table = Table(title=f"Inkwell staging ({stack.state_dir})", title_justify="left")
     table.add_column("component")
     table.add_column("URL")
-    table.add_row("nginx (the ingress: /api, /docs, /openapi.json)", stack.url)
+    table.add_row("nginx (the ingress: /api, /docs, /redoc, /openapi.json)", stack.url)
     table.add_row("Prometheus", stack.prometheus_url)
     for index, url in enumerate(stack.service_urls):
         table.add_row(f"inkwell-{index} (/metrics, /healthz, /readyz)", url)

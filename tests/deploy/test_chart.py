@@ -85,7 +85,7 @@ def test_the_ingress_routes_only_the_api_and_its_docs() -> None:
     assert ingress["spec"]["ingressClassName"] == "nginx"
     (rule,) = ingress["spec"]["rules"]
     paths = {p["path"] for p in rule["http"]["paths"]}
-    assert paths == {"/api", "/docs", "/openapi.json"}
+    assert paths == {"/api", "/docs", "/redoc", "/openapi.json"}
     assert not paths & {"/metrics", "/healthz", "/readyz", "/"}
     assert ingress["spec"]["tls"][0]["hosts"] == ["inkwell.example.com"]
     annotations = ingress["metadata"]["annotations"]

@@ -98,7 +98,7 @@ def locust(stack: Stack, results: Path, *args: str) -> subprocess.CompletedProce
 
 
 def test_nginx_routes_the_api_and_its_docs_and_nothing_else(stack: Stack) -> None:
-    for path in ("/api/tags", "/docs", "/openapi.json"):
+    for path in ("/api/tags", "/docs", "/redoc", "/docs/static/swagger-ui-bundle.js", "/openapi.json"):
         response = httpx.get(f"{stack.url}{path}")
         assert response.status_code == 200, path
     for path in ("/metrics", "/healthz", "/readyz", "/", "/apiary", "/docsx"):
