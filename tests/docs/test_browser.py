@@ -17,6 +17,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playw
 
 from tests.support.server import ServerProcess, running_server, server_env
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"  # scripts/bootstrap.sh --test installs it; playwright downloads nothing
 TIMEOUT_MS = 20_000  # per wait: generous for a busy machine, never slept
 

@@ -11,6 +11,8 @@ from launch import free_port, listening, wait_until
 from tests.observability.test_metrics import OPENMETRICS, value
 from tests.support.server import running_server, server_env
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_metrics_are_served_on_their_own_port_only(workers: int) -> None:
