@@ -32,13 +32,13 @@ def layers(settings: Settings, *, routes: Sequence[BaseRoute], cache: ResponseCa
         Middleware(ResponseObserver, routes=routes, observers=request_observers(settings)),
         # Security headers on every response, whichever layer below answers it (a refused Host, a
         # preflight, a 413, a 500, a cache hit); inside the observer, so their cost is in its timings.
-        # Then the Host check, before anything else does any work for a request it refuses.
         Middleware(
             SecurityHeaders,
             hsts_seconds=settings.hsts_seconds,
             pages=docs.PAGES if settings.docs_enabled else (),
             pages_policy=docs.pages_policy(),
         ),
+        # A Host not allowed is refused before anything else works for it; its 400 has the headers.
         Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts),
         # Every response a browser reads carries its CORS headers, errors included.
         Middleware(
