@@ -114,7 +114,8 @@ class TrustedHosts:
     """Refuses a request whose Host is not allowed with `{"errors": {"host": ["is not allowed"]}}`,
     400. Starlette's TrustedHostMiddleware decides (its parsing of Host and its `*.example.com`
     patterns, unchanged); it runs as a check whose inner app only marks the scope, so the service
-    itself is called here, outside it, and only the refusal is ours."""
+    itself is called here, outside it, and only the refusal is ours. Starlette's redirect of `x` to an
+    allowed `www.x` is off: an API client would follow it with a GET, or lose its body."""
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str]) -> None:
         self.app = app
