@@ -24,7 +24,6 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from service import health
 from service.config import Settings
-from service.observability import metrics_server
 
 APP = "service.main:create_app"
 
@@ -180,6 +179,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
     )
     if settings.metrics_enabled and settings.metrics_port and not reload:
+        from service import metrics_server  # only where it is used: the supervisor imports little
+
         metrics_server.start(settings.metrics_port, host)  # in the supervisor: every worker's metrics
     if reload:
         uvicorn.run(app, factory=True, host=host, port=port, reload=True, log_config=None, access_log=False)
