@@ -5,7 +5,7 @@ access, or a browser that blocks third parties, still gets working pages, and th
 CSP exception for another origin.
 
 FastAPI's own page builders write the HTML (`get_swagger_ui_html`, `get_redoc_html`). The pages
-depend on nothing but the settings, so each is rendered once, and its inline bootstrap script is
+depend on nothing but the app's title, so each is rendered once, and its inline bootstrap script is
 allowed by its hash in the pages' Content-Security-Policy (`service.edge` sends it), instead of
 allowing every inline script. Static files live under /docs/ so the chart's Ingress, which routes
 the /docs prefix, reaches them.
