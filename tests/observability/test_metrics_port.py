@@ -37,6 +37,8 @@ def test_metrics_are_served_on_their_own_port_only(workers: int) -> None:
         value(scraped.text, "http_requests_total", handler="/api/tags", method="GET", status="2xx")
         == requests
     )
+    # The public port's /metrics is a 404 like any other unmatched path, and counted as one.
+    assert value(scraped.text, "http_requests_total", handler="none", method="GET", status="4xx") == 1
     assert value(scraped.text, "inkwell_build_info") >= 1
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")
