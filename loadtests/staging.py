@@ -98,6 +98,8 @@ class Stack:
     # The streaming replica of database_url, which the services read from (INKWELL_DATABASE_READ_URL),
     # straight and not through PgBouncer (see _start_replica); empty without one (--no-replica).
     replica_url: str = ""
+    # Each service's /metrics, on a port of its own as the chart serves it (INKWELL_METRICS_PORT).
+    metrics_urls: list[str] = field(default_factory=list)
     # In /tmp, not state_dir: as root, PostgreSQL runs as `postgres` and nginx's workers as `nobody`,
     # who may not reach into state_dir (pytest's are private to root). <state_dir>/postgres links here.
     scratch_dir: str = ""
@@ -117,6 +119,7 @@ class Stack:
             "INKWELL_STAGING_URL": self.url,
             "INKWELL_STAGING_PROMETHEUS_URL": self.prometheus_url,
             "INKWELL_STAGING_SERVICE_URLS": " ".join(self.service_urls),
+            "INKWELL_STAGING_METRICS_URLS": " ".join(self.metrics_urls),
             "INKWELL_STAGING_DATABASE_URL": self.database_url,
             "INKWELL_STAGING_POOLER_URL": self.pooler_url,
             "INKWELL_STAGING_REPLICA_URL": self.replica_url,
@@ -261,6 +264,9 @@ def service_env(
             "INKWELL_METRICS_ENABLED": "true",
             # nginx is the trusted proxy whose X-Forwarded-For names the client, as the ingress is.
             "INKWELL_TRUSTED_PROXIES": "127.0.0.1",
+            # The names this stack is reached by (nginx passes the client's Host), as the chart
+            # passes its ingress host.
+            "INKWELL_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "INKWELL_GIT_REVISION": revision or "unknown",
             "PYTHONUNBUFFERED": "1",  # log lines reach the log file as they happen
         }
@@ -328,7 +334,7 @@ def _start_nginx(state: Path, scratch: Path, port: int, upstreams: list[int]) ->
 
 
 def prometheus_config(rule_files: list[Path], services: list[int]) -> dict[str, Any]:
-    """One target per service process, each with the chart's labels and its own `pod`."""
+    """One target per service process (its metrics port), each with the chart's labels and its own `pod`."""
     return {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
         "rule_files": [str(path) for path in rule_files],
@@ -433,11 +439,13 @@ def up(
         "prometheus": free_port(),
     }
     service_ports = [free_port() for _ in range(services)]
+    metrics_ports = [free_port() for _ in range(services)]
     stack = Stack(
         state_dir=state_dir,
         url=f"http://127.0.0.1:{port or free_port()}",
         prometheus_url=f"http://127.0.0.1:{ports['prometheus']}",
         service_urls=[f"http://127.0.0.1:{p}" for p in service_ports],
+        metrics_urls=[f"http://127.0.0.1:{p}" for p in metrics_ports],
         database_url="",
         redis_url=f"redis://127.0.0.1:{ports['redis']}/0",
         scratch_dir=str(scratch),
@@ -473,15 +481,18 @@ def up(
             secret_key,
             {**pooled, **reads, **(env or {})},
         )
-        for index, service_port in enumerate(service_ports):
-            stack.pids[f"inkwell-{index}"] = _start_service(state_dir, index, service_port, environment)
+        for index, (service_port, metrics_port) in enumerate(zip(service_ports, metrics_ports, strict=True)):
+            metrics = {"INKWELL_METRICS_PORT": str(metrics_port)}
+            stack.pids[f"inkwell-{index}"] = _start_service(
+                state_dir, index, service_port, environment | metrics
+            )
         stack.save()
         for index, url in enumerate(stack.service_urls):
             _wait_service(state_dir, index, url, stack.pids[f"inkwell-{index}"])
         nginx_port = int(stack.url.rsplit(":", 1)[1])
         stack.pids["nginx"] = _start_nginx(state_dir, scratch, nginx_port, service_ports)
         stack.save()
-        stack.pids["prometheus"] = _start_prometheus(state_dir, ports["prometheus"], service_ports)
+        stack.pids["prometheus"] = _start_prometheus(state_dir, ports["prometheus"], metrics_ports)
         stack.save()
     except BaseException:
         down(state_dir)
@@ -561,10 +572,10 @@ def _print_urls(stack: Stack, console: Console) -> None:
     table = Table(title=f"Inkwell staging ({stack.state_dir})", title_justify="left")
     table.add_column("component")
     table.add_column("URL")
-    table.add_row("nginx (the ingress: /api, /docs, /openapi.json)", stack.url)
+    table.add_row("nginx (the ingress: /api, /docs, /redoc, /openapi.json)", stack.url)
     table.add_row("Prometheus", stack.prometheus_url)
-    for index, url in enumerate(stack.service_urls):
-        table.add_row(f"inkwell-{index} (/metrics, /healthz, /readyz)", url)
+    for index, (url, metrics) in enumerate(zip(stack.service_urls, stack.metrics_urls, strict=True)):
+        table.add_row(f"inkwell-{index} (/healthz, /readyz; /metrics on {metrics})", url)
     table.add_row("Redis", stack.redis_url)
     table.add_row("PostgreSQL", stack.database_url.split("@")[-1])
     if stack.replica_url:

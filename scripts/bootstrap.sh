@@ -46,6 +46,8 @@ elif [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   if [ "${1:-}" = "--test" ]; then
     { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
     has_nginx || missing+=(nginx)
+    # The docs pages' test drives it through playwright (tests/docs), offline: no browser download.
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
   fi
   if [ "${1:-}" = "--bench" ]; then
     command -v wrk >/dev/null || missing+=(wrk)

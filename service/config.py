@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     rate_limit_login_backoff_max_seconds: float = Field(300.0, gt=0)
 
     metrics_enabled: bool = True
+    # The edge (service.edge, service.docs, README "Security"): /metrics on a port of its own, served
+    # by `inkwell serve` (0: on the public port, as `make run` has it); the Host names answered
+    # (Starlette's patterns, "*.example.com"; "*": any; probes and /metrics answer any); HSTS max-age
+    # (0: none, for a deployment that is not behind TLS); /docs, /redoc and /openapi.json.
+    metrics_port: int = Field(0, ge=0, le=65535)
+    allowed_hosts: Annotated[list[str], NoDecode] = ["*"]
+    hsts_seconds: int = Field(0, ge=0)
+    docs_enabled: bool = True
     # Public reads are cached (service/cache.py): in Redis when a URL is set, in-process only in
     # development and test (one process), otherwise not at all.
     redis_url: str = ""
@@ -99,7 +107,7 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(0.0, ge=0)
     graceful_timeout_seconds: float = Field(20.0, gt=0)
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import __version__, observability, pipeline
+from service import __version__, docs, observability, pipeline
 from service.admin.endpoints import router as admin_router
 from service.articles.endpoints import router as articles_router
 from service.cache import InvalidateOnCommit, create_cache
@@ -70,7 +70,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         version=__version__,
         lifespan=lifespan,
         default_response_class=ConduitJSONResponse,
-        swagger_ui_parameters={"persistAuthorization": True},
+        # The docs pages are service.docs' (offline, switchable); FastAPI's would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=docs.OPENAPI if settings.docs_enabled else None,
         # FastAPI's built-in OpenTelemetry would add a second server span and three more per
         # request; service.observability.tracing owns the request span.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -88,8 +91,11 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
-    if settings.metrics_enabled:
+    if settings.metrics_enabled and not settings.metrics_port:
+        # With a metrics port, `inkwell serve` serves them there and the public port never does.
         app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    if settings.docs_enabled:
+        docs.install(app)
 
     pipeline.install(app, settings, cache=cache, limiter=limiter)
     return app

@@ -16,8 +16,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from service import docs
 from service.cache import PublicReadCache, ResponseCache
 from service.config import Settings
+from service.edge import SecurityHeaders, TrustedHosts
 from service.middleware import BodySizeLimitMiddleware, UnhandledErrors
 from service.observability import errors, request_observers
 from service.observability.http import ResponseObserver
@@ -31,6 +33,16 @@ def layers(
         # Request id, server span, RED metrics and access line from one capture of the response:
         # outermost, so a CORS preflight, a 413 and a 500 are observed like everything else.
         Middleware(ResponseObserver, routes=routes, observers=request_observers(settings)),
+        # Security headers on every response, whichever layer below answers it (a refused Host, a
+        # preflight, a 413, a 500, a cache hit); inside the observer, so their cost is in its timings.
+        Middleware(
+            SecurityHeaders,
+            hsts_seconds=settings.hsts_seconds,
+            pages=docs.PAGES if settings.docs_enabled else (),
+            pages_policy=docs.pages_policy(),
+        ),
+        # A Host not allowed is refused before anything else works for it; its 400 has the headers.
+        Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts),
         # Every response a browser reads carries its CORS headers, errors included.
         Middleware(
             CORSMiddleware,

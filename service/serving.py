@@ -176,7 +176,12 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         # them, so it never sends a request (a POST it will not retry) on a connection we just closed.
         timeout_keep_alive=75,
         log_level=settings.log_level.lower(),
+        server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
     )
+    if settings.metrics_enabled and settings.metrics_port and not reload:
+        from service import metrics_server  # only where it is used: the supervisor imports little
+
+        metrics_server.start(settings.metrics_port, host)  # in the supervisor: every worker's metrics
     if reload:
         uvicorn.run(app, factory=True, host=host, port=port, reload=True, log_config=None, access_log=False)
     elif workers > 1:

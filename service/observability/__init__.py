@@ -34,7 +34,7 @@ def request_observers(settings: Settings) -> list[Observer]:
     if (spans := tracing.server_spans()) is not None:
         observers.append(spans)
     if settings.metrics_enabled:
-        observers.append(metrics.HttpMetrics())
+        observers.append(metrics.HttpMetrics(scrape_path=None if settings.metrics_port else "/metrics"))
     observers.append(logging.AccessLog(settings))
     return observers
 

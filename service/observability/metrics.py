@@ -181,14 +181,20 @@ class HttpMetrics:
     handler, status="2xx"}`, handler "none" for unmatched paths), so dashboards written for it work.
     Its middleware is not used: measured by `bench.metrics_layer`, it matches the path against
     every route and builds a Request and a Response per request (see the README's Metrics section).
+
+    The scrape (`scrape_path`) is not counted; with the metrics on a port of their own there is
+    none on this one (None), and a request for /metrics is a 404 like any other.
     """
 
+    def __init__(self, scrape_path: str | None = "/metrics") -> None:
+        self.scrape_path = scrape_path
+
     def started(self, exchange: Exchange) -> None:
-        if exchange.path != "/metrics":
+        if exchange.path != self.scrape_path:
             HTTP_IN_FLIGHT.inc()
 
     def finished(self, exchange: Exchange) -> None:
-        if exchange.path == "/metrics":
+        if exchange.path == self.scrape_path:
             return
         HTTP_IN_FLIGHT.dec()
         handler = exchange.route() if exchange.scope.get("route") is not None else UNMATCHED

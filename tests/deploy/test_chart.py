@@ -85,7 +85,7 @@ def test_the_ingress_routes_only_the_api_and_its_docs() -> None:
     assert ingress["spec"]["ingressClassName"] == "nginx"
     (rule,) = ingress["spec"]["rules"]
     paths = {p["path"] for p in rule["http"]["paths"]}
-    assert paths == {"/api", "/docs", "/openapi.json"}
+    assert paths == {"/api", "/docs", "/redoc", "/openapi.json"}
     assert not paths & {"/metrics", "/healthz", "/readyz", "/"}
     assert ingress["spec"]["tls"][0]["hosts"] == ["inkwell.example.com"]
     annotations = ingress["metadata"]["annotations"]
@@ -146,12 +146,16 @@ def test_the_migration_job_runs_before_install_and_upgrade_with_the_app_image_an
 def test_the_network_policy_admits_only_the_ingress_controller_prometheus_and_helm_test() -> None:
     objects = render(PROD)
     policy = one(objects, "NetworkPolicy", "-inkwell")
-    from_namespaces, from_test = policy["spec"]["ingress"]
-    namespaces = {
-        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for peer in from_namespaces["from"]
-    }
-    assert namespaces == {"ingress-nginx", "monitoring"}
+    from_ingress, from_prometheus, from_test = policy["spec"]["ingress"]
+    # The ingress controller reaches the service port only, Prometheus the metrics port only.
+    for rule, namespace, port in (
+        (from_ingress, "ingress-nginx", "http"),
+        (from_prometheus, "monitoring", "metrics"),
+    ):
+        (peer,) = rule["from"]
+        assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
+        assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
+    assert from_test["ports"] == [{"port": "http", "protocol": "TCP"}]
     test_pod = one(objects, "Pod", "-test")
     (peer,) = from_test["from"]
     assert peer["podSelector"]["matchLabels"].items() <= test_pod["metadata"]["labels"].items()

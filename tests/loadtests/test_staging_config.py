@@ -109,9 +109,11 @@ def test_nginx_config_routes_the_ingress_paths_to_every_service(tmp_path: Path) 
         "location /api/",
         "location /docs/",
         "location /openapi.json/",
+        "location /redoc/",
         "location = /api",
         "location = /docs",
         "location = /openapi.json",
+        "location = /redoc",
     ]
 
 

@@ -1,7 +1,8 @@
 """The staging stack as the load test sees it: nginx routes what the chart's Ingress routes, the
 services reach PostgreSQL through PgBouncer and read from its streaming replica, and a 30-second
 steady locust run through it (and a distributed one, a master and two workers) fails nothing, is
-counted once by the service's /metrics, and has its reads served by the replica."""
+counted once by the services' /metrics (on their own port, as the chart serves it), and has its reads
+served by the replica."""
 
 from __future__ import annotations
 
@@ -39,13 +40,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def metrics(url: str) -> list[Metric]:
+    """A service's metrics, from its metrics port (`url`), as the chart has Prometheus scrape them."""
     return list(text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text))
 
 
 def served(stack: Stack) -> dict[str, int]:
     """Requests each service process counted (http_requests_total), probes left out."""
     counts = {}
-    for url in stack.service_urls:
+    for url in stack.metrics_urls:
         families = metrics(url)
         counts[url] = int(
             sum(
@@ -98,13 +100,25 @@ def locust(stack: Stack, results: Path, *args: str) -> subprocess.CompletedProce
 
 
 def test_nginx_routes_the_api_and_its_docs_and_nothing_else(stack: Stack) -> None:
-    for path in ("/api/tags", "/docs", "/openapi.json"):
+    for path in ("/api/tags", "/docs", "/redoc", "/docs/static/swagger-ui-bundle.js", "/openapi.json"):
         response = httpx.get(f"{stack.url}{path}")
         assert response.status_code == 200, path
     for path in ("/metrics", "/healthz", "/readyz", "/", "/apiary", "/docsx"):
         response = httpx.get(f"{stack.url}{path}")
         # nginx's own 404 page: the request never reached the service (which answers in JSON).
         assert (response.status_code, response.headers["content-type"]) == (404, "text/html"), path
+
+
+def test_metrics_are_on_their_own_port_and_hosts_are_checked_behind_nginx(stack: Stack) -> None:
+    for service, metrics_url in zip(stack.service_urls, stack.metrics_urls, strict=True):
+        assert httpx.get(f"{service}/metrics").json() == {"errors": {"path": ["not found"]}}
+        assert any(family.name == "http_requests" for family in metrics(metrics_url))
+    # nginx passes the client's Host on, as ingress-nginx does; the service refuses what it does not know.
+    refused = httpx.get(f"{stack.url}/api/tags", headers={"Host": "evil.example"})
+    assert (refused.status_code, refused.json()) == (400, {"errors": {"host": ["is not allowed"]}})
+    allowed = httpx.get(f"{stack.url}/api/tags")
+    assert allowed.status_code == 200
+    assert allowed.headers["x-content-type-options"] == "nosniff"
 
 
 def test_nginx_passes_the_clients_request_id_or_makes_one(stack: Stack) -> None:
@@ -163,7 +177,7 @@ def test_the_services_read_from_the_replica_and_status_shows_it(stack: Stack) ->
     assert f"INKWELL_STAGING_REPLICA_URL='{stack.replica_url}'" in env
     # Each process checks the replica every 0.5 s: up once it answers as a replica within the lag limit.
     deadline = time.monotonic() + 30
-    while (ups := [replica_up(url) for url in stack.service_urls]) != [1.0] * len(stack.service_urls):
+    while (ups := [replica_up(url) for url in stack.metrics_urls]) != [1.0] * len(stack.metrics_urls):
         assert time.monotonic() < deadline, f"inkwell_db_replica_up: {ups}"
         time.sleep(0.5)
 
@@ -187,7 +201,7 @@ def rate_limit_checks(stack: Stack) -> Counter[str]:
     return sum(
         (
             Counter({sample.labels["result"]: int(sample.value)})
-            for url in stack.service_urls
+            for url in stack.metrics_urls
             for family in metrics(url)
             if family.name == "inkwell_rate_limit_checks"
             for sample in family.samples
@@ -199,7 +213,7 @@ def rate_limit_checks(stack: Stack) -> Counter[str]:
 
 def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Stack, tmp_path: Path) -> None:
     before, log_before = served(stack), len(access_log(stack))
-    reads_before = {url: reads(url) for url in stack.service_urls}
+    reads_before = {url: reads(url) for url in stack.metrics_urls}
     limits_before = rate_limit_checks(stack)
 
     run = locust(
@@ -232,7 +246,7 @@ def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Sta
 
     # The replica served reads in every process, and with no failure above its readers read their
     # own writes; a replica left unused (not configured, or always behind) would read nothing here.
-    read = {url: reads(url) - reads_before[url] for url in stack.service_urls}
+    read = {url: reads(url) - reads_before[url] for url in stack.metrics_urls}
     shares = {url: dict(counts) for url, counts in read.items()}
     assert all(counts["replica", "replayed"] > 0 for counts in read.values()), shares
 

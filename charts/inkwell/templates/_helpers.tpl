@@ -280,3 +280,14 @@ service would refuse to start with them.
 {{- end }}
 {{- ternary "true" "false" $enabled }}
 {{- end }}
+
+{{/*
+The Host names the service answers (INKWELL_ALLOWED_HOSTS): the Ingress's host, the Service's names
+inside the cluster, localhost for a port-forward, and config.extraAllowedHosts.
+*/}}
+{{- define "inkwell.allowedHosts" -}}
+{{- $service := include "inkwell.fullname" . -}}
+{{- $hosts := list $service (printf "%s.%s" $service .Release.Namespace) (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) "localhost" "127.0.0.1" -}}
+{{- if .Values.ingress.enabled }}{{ $hosts = prepend $hosts .Values.ingress.host }}{{ end -}}
+{{- join "," (concat $hosts .Values.config.extraAllowedHosts) -}}
+{{- end }}
