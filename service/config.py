@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_cost_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    # Each hash holds argon2_memory_cost_kib for as long as it runs: at most this many run at once in
+    # a process (the chart sizes it from the pod's memory limit); the others wait up to
+    # argon2_wait_seconds for a slot, then get 503 with Retry-After (service.auth.security).
+    argon2_max_concurrent: int = Field(2, ge=1)
+    argon2_wait_seconds: float = Field(2.0, ge=0)
 
     default_role: Role = Role.editor
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
