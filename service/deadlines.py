@@ -55,8 +55,9 @@ class responsive_timeout:  # noqa: N801 - used like asyncio.timeout, a context m
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> bool | None:
+    ) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        return await self._timeout.__aexit__(kind, error, traceback)
+        # Turns the cancellation it caused into TimeoutError, and passes anything else on.
+        await self._timeout.__aexit__(kind, error, traceback)

@@ -57,7 +57,7 @@ def conduit_error_response(exc: ConduitError) -> JSONResponse:
     API 503 is written, so each is logged here with what it says and what caused it (the access
     line alone cannot tell a busy service from a dependency that is gone)."""
     if exc.status_code == 503:
-        causes = []
+        causes: list[str] = []
         cause = exc.__cause__ or exc.__context__
         while cause is not None and len(causes) < 3:
             causes.append(f"{type(cause).__name__}: {cause}"[:300])

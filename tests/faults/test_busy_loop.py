@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-
 from redis import Redis
 
 from service.main import create_app
@@ -68,7 +67,7 @@ async def hold_the_loop(redis: RedisServer, times: int, stop: asyncio.Event) -> 
             busy = threading.Thread(target=spinner.eval, args=(_SPIN, 0, REDIS_BUSY_MS))
             busy.start()
             await asyncio.sleep(REDIS_BUSY_MS / 3000)  # the writes get as far as Redis
-            time.sleep(HOLD_SECONDS)
+            time.sleep(HOLD_SECONDS)  # noqa: ASYNC251 - holding the loop is the point
             busy.join()
             held += 1
             await asyncio.sleep(0.05)
@@ -127,4 +126,6 @@ async def test_a_redis_that_stops_answering_still_refuses_writes_and_the_503_say
     logged = [record for record in caplog.records if "answered 503" in record.getMessage()]
     assert len(logged) == 1, caplog.text
     assert "CacheUnavailable" in logged[0].getMessage()
-    assert (await client.put(path, json={"article": {"body": "Edited"}}, headers=author.headers)).status_code == 200
+    assert (
+        await client.put(path, json={"article": {"body": "Edited"}}, headers=author.headers)
+    ).status_code == 200
