@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # in-flight requests get up to graceful_timeout_seconds to finish before the process exits.
     drain_seconds: float = Field(0.0, ge=0)
     graceful_timeout_seconds: float = Field(20.0, gt=0)
+    # With several workers: how long a new one may take to import and start serving (4.5 to 6 s on a
+    # busy 2-core machine, and more when every core is taken) before its supervisor replaces it, and
+    # how long one that serves may take to answer the supervisor's ping (service.serving).
+    worker_start_timeout_seconds: float = Field(60.0, gt=0)
+    worker_healthcheck_seconds: float = Field(10.0, gt=0)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
