@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import JSONResponse
 
-
 router = APIRouter(tags=["Health"], include_in_schema=False)
 
 _draining = threading.Event()

@@ -26,9 +26,9 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from socket import socket
-from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
