@@ -2,7 +2,7 @@
 Retry-After: PostgreSQL refusing new sessions while a smart shutdown waits for the old ones
 (57P03), a fast shutdown ending every session, the seconds it takes to start again (57P03 once
 more), and a restart. Counted over the whole run: no 5xx but 503, no connection closed without a
-response, and requests served again once the database is back."""
+response, every 503 logged with its reason, and requests served again once the database is back."""
 
 from __future__ import annotations
 
@@ -153,3 +153,6 @@ async def test_a_database_stopping_and_starting_under_load_answers_only_503s_wit
     assert sum(tally.no_response.values()) == 0, tally.summary()
     assert tally.without_retry_after == 0, tally.summary()
     assert any(served > back for served in tally.served_at), f"nothing served once back: {tally.summary()}"
+    # Each 503 is logged once, with what caused it (the access line alone says nothing of why).
+    assert server.output().count('"event": "answered 503"') == tally.statuses[503]
+    assert '"reason": "none given"' not in server.output()
