@@ -192,8 +192,29 @@ def dependencies(config: Config = CONFIG) -> models.Dashboard:
             ("Read replica (when configured)", read_replica(config)),
             ("Response cache (Redis when configured)", cache(config)),
             ("Queries", database_queries(config)),
+            ("Password hashing", password_hashing(config)),
         ],
     )
+
+
+def password_hashing(config: Config) -> list[Panel]:
+    here = q.chosen(config)
+    return [
+        graph(
+            "Password hashes waiting and refused",
+            "Logins, registrations and password changes whose Argon2 hash found every slot of its process "
+            "taken (INKWELL_ARGON2_MAX_CONCURRENT, sized from the pod's memory limit) and waited, and "
+            "those refused with 503 after INKWELL_ARGON2_WAIT_SECONDS. Refusals: a login wave past what "
+            "the pods' memory holds; add pods or memory.",
+            [
+                (q.per_second(series.PASSWORD_HASH_WAITS, here, window=RATE), "waited"),
+                (q.per_second(series.PASSWORD_HASH_REFUSALS, here, window=RATE), "refused"),
+            ],
+            unit="ops",
+            width=24,
+            steps=[(None, "green"), (0.001, "red")],
+        ),
+    ]
 
 
 # A pod with a replica configured has a second pool, to the replica: its lines are named so and

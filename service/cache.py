@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
 from service.db import Changes, UnitOfWork
+from service.deadlines import responsive_timeout
 from service.errors import ServiceUnavailable
 from service.observability.metrics import CACHE_ERRORS, CACHE_LOOKUPS
 from service.replica import READ_AFTER
@@ -222,7 +223,11 @@ class RedisBackend:
         from redis.asyncio import Redis
 
         self.ttl = max(int(ttl), 1)
-        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Each operation (connecting included) is bounded by `timeout` of the loop's attention, not
+        # by redis-py's wall-clock socket timeouts: on a saturated loop those expired on replies
+        # that had arrived in time, and writes answered 503 (service.deadlines).
+        self.timeout = timeout
+        self.redis = Redis.from_url(url, socket_timeout=None, socket_connect_timeout=None)
         self.lookup = self.redis.register_script(_GET)
         self.renew = self.redis.register_script(_INVALIDATE)
 
@@ -230,9 +235,10 @@ class RedisBackend:
         from redis.exceptions import RedisError
 
         try:
-            generations, value = await self.lookup(
-                keys=[f"{_PREFIX}gen:{scope}" for scope in scopes], args=[key, f"{_PREFIX}value:"]
-            )
+            async with responsive_timeout(self.timeout):
+                generations, value = await self.lookup(
+                    keys=[f"{_PREFIX}gen:{scope}" for scope in scopes], args=[key, f"{_PREFIX}value:"]
+                )
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
         return Slot(key, generations.decode()), value
@@ -241,7 +247,8 @@ class RedisBackend:
         from redis.exceptions import RedisError
 
         try:
-            await self.redis.set(f"{_PREFIX}value:{slot.generations}:{slot.key}", value, ex=self.ttl)
+            async with responsive_timeout(self.timeout):
+                await self.redis.set(f"{_PREFIX}value:{slot.generations}:{slot.key}", value, ex=self.ttl)
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 
@@ -250,7 +257,8 @@ class RedisBackend:
 
         keys = [f"{_PREFIX}clock", *(f"{_PREFIX}gen:{scope}" for scope in scopes)]
         try:
-            await self.renew(keys=keys, args=[_generation_ttl(self.ttl), lsn])
+            async with responsive_timeout(self.timeout):
+                await self.renew(keys=keys, args=[_generation_ttl(self.ttl), lsn])
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(str(exc)) from exc
 

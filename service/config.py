@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_cost_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    # Each hash holds argon2_memory_cost_kib for as long as it runs: at most this many run at once in
+    # a process (the chart sizes it from the pod's memory limit); the others wait up to
+    # argon2_wait_seconds for a slot, then get 503 with Retry-After (service.auth.security).
+    argon2_max_concurrent: int = Field(2, ge=1)
+    argon2_wait_seconds: float = Field(2.0, ge=0)
 
     default_role: Role = Role.editor
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
@@ -106,6 +111,11 @@ class Settings(BaseSettings):
     # in-flight requests get up to graceful_timeout_seconds to finish before the process exits.
     drain_seconds: float = Field(0.0, ge=0)
     graceful_timeout_seconds: float = Field(20.0, gt=0)
+    # With several workers: how long a new one may take to import and start serving (4.5 to 6 s on a
+    # busy 2-core machine, and more when every core is taken) before its supervisor replaces it, and
+    # how long one that serves may take to answer the supervisor's ping (service.serving).
+    worker_start_timeout_seconds: float = Field(60.0, gt=0)
+    worker_healthcheck_seconds: float = Field(10.0, gt=0)
 
     @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod

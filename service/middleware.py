@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import is_outage
 from service.errors import ConduitError, ServiceUnavailable
-from service.responses import error_response
+from service.responses import conduit_error_response
 
 logger = logging.getLogger("service.errors")
 
@@ -57,8 +57,8 @@ class UnhandledErrors:
             if isinstance(exc, ConduitError):
                 answer = exc
             elif is_outage(exc):
-                logger.warning("database unavailable: %s", type(exc).__name__)
                 answer = ServiceUnavailable("database")
+                answer.__cause__ = exc  # logged with the 503 (service.responses)
             else:
                 self.report(Request(scope), exc)
                 logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
@@ -127,4 +127,4 @@ class BodySizeLimitMiddleware:
 
 
 async def _answer(error: ConduitError, scope: Scope, receive: Receive, send: Send) -> None:
-    await error_response(error.status_code, error.errors, error.headers)(scope, receive, send)
+    await conduit_error_response(error)(scope, receive, send)

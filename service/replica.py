@@ -39,6 +39,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.config import Settings
+from service.deadlines import responsive_timeout
 from service.errors import ServiceUnavailable
 from service.observability.metrics import (
     DB_READS,
@@ -151,14 +152,17 @@ class RedisWriteLog:
         from redis.asyncio import Redis
 
         self.lifetimes = lifetimes
-        self.redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Bounded by `timeout` of the loop's attention, as the cache is (service.deadlines): a
+        # saturated loop is no Redis outage, and must not refuse writes.
+        self.timeout = timeout
+        self.redis = Redis.from_url(url, socket_timeout=None, socket_connect_timeout=None)
         self.record = self.redis.register_script(_COMMITTED)
 
     async def pending(self, users: Iterable[int]) -> None:
         from redis.exceptions import RedisError
 
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with responsive_timeout(self.timeout), self.redis.pipeline(transaction=False) as pipe:
                 for user in users:
                     pipe.set(f"{_PREFIX}{user}", "pending", ex=self.lifetimes.pending)
                 await pipe.execute()
@@ -169,9 +173,10 @@ class RedisWriteLog:
         from redis.exceptions import RedisError
 
         try:
-            await self.record(
-                keys=[f"{_PREFIX}{user}" for user in users], args=[lsn, self.lifetimes.committed]
-            )
+            async with responsive_timeout(self.timeout):
+                await self.record(
+                    keys=[f"{_PREFIX}{user}" for user in users], args=[lsn, self.lifetimes.committed]
+                )
         except (RedisError, OSError) as exc:
             raise WriteLogUnavailable(str(exc)) from exc
 
@@ -179,7 +184,8 @@ class RedisWriteLog:
         from redis.exceptions import RedisError
 
         try:
-            found = await self.redis.get(f"{_PREFIX}{user}")
+            async with responsive_timeout(self.timeout):
+                found = await self.redis.get(f"{_PREFIX}{user}")
         except (RedisError, OSError) as exc:
             raise WriteLogUnavailable(str(exc)) from exc
         if found is None:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -23,6 +24,8 @@ from starlette.responses import JSONResponse, Response
 from service.errors import ConduitError
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+
+logger = structlog.get_logger("inkwell.errors")
 
 
 def json_response(content: BaseModel | Mapping[str, Any], *, status_code: int = 200) -> Response:
@@ -47,6 +50,20 @@ def error_response(
         headers=dict(headers or {}),
         media_type=JSON_MEDIA_TYPE,
     )
+
+
+def conduit_error_response(exc: ConduitError) -> JSONResponse:
+    """The answer to a Conduit error, from a handler or from the last-resort layer: the one place an
+    API 503 is written, so each is logged here with what it says and what caused it (the access
+    line alone cannot tell a busy service from a dependency that is gone)."""
+    if exc.status_code == 503:
+        causes: list[str] = []
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None and len(causes) < 3:
+            causes.append(f"{type(cause).__name__}: {cause}"[:300])
+            cause = cause.__cause__ or cause.__context__
+        logger.warning("answered 503", errors=exc.errors, reason=" <- ".join(causes) or "none given")
+    return error_response(exc.status_code, exc.errors, exc.headers)
 
 
 # Documented on every operation, so clients and schemathesis know the shape of each failure.
@@ -156,7 +173,7 @@ def _allowed_methods(request: Request) -> list[str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConduitError)
     async def _conduit_error(_request: Request, exc: ConduitError) -> JSONResponse:
-        return error_response(exc.status_code, exc.errors, exc.headers)
+        return conduit_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

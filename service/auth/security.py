@@ -1,17 +1,30 @@
-"""Password hashing (Argon2id) and JWTs (HS256 by default): the only code that touches secrets."""
+"""Password hashing (Argon2id) and JWTs (HS256 by default): the only code that touches secrets.
+
+A hash holds `argon2_memory_cost_kib` (64 MiB at the production cost) while it runs, on a thread of
+anyio's pool (40 threads): unbounded, 16 concurrent registrations took one process from 130 to
+1,131 MiB, twice the pod's limit. So at most `argon2_max_concurrent` run at once per process (the
+chart sizes it from the pod's memory limit); a hash that finds no slot waits up to
+`argon2_wait_seconds`, then is refused with 503 and Retry-After: a login wave is slowed, then shed,
+never an out-of-memory kill that takes every request of the pod with it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+import anyio
 import anyio.to_thread
 import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from service.config import Settings
+from service.errors import ServiceUnavailable
+from service.observability.metrics import PASSWORD_HASH_REFUSALS, PASSWORD_HASH_WAITS
 
 # Verified against when the user does not exist, so a login takes as long either way.
 _DUMMY_PASSWORD = "inkwell-timing-equaliser"  # noqa: S105 - not a credential
@@ -31,9 +44,42 @@ def _dummy_hash(ph: PasswordHasher) -> str:
     return ph.hash(_DUMMY_PASSWORD)
 
 
+class HashingBusy(Exception):
+    """Every hashing slot stayed taken for as long as a hash may wait: the cause of its 503."""
+
+
+# Per process, whatever the number of apps in it: the memory the bound protects is the process's.
+_slots: dict[int, anyio.Semaphore] = {}
+
+
+@contextlib.asynccontextmanager
+async def _hashing_slot(settings: Settings) -> AsyncIterator[None]:
+    limit = settings.argon2_max_concurrent
+    slots = _slots.get(limit)
+    if slots is None:
+        slots = _slots[limit] = anyio.Semaphore(limit)
+    try:
+        slots.acquire_nowait()
+    except anyio.WouldBlock:
+        PASSWORD_HASH_WAITS.inc()
+        acquired = False
+        with anyio.move_on_after(settings.argon2_wait_seconds):
+            await slots.acquire()
+            acquired = True
+        if not acquired:
+            PASSWORD_HASH_REFUSALS.inc()
+            busy = HashingBusy(f"all {limit} hashing slots stayed taken for {settings.argon2_wait_seconds} s")
+            raise ServiceUnavailable("server", "is busy, retry shortly") from busy
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 async def hash_password(settings: Settings, password: str) -> str:
     # Argon2 is deliberately slow; keep it off the event loop.
-    return await anyio.to_thread.run_sync(hasher(settings).hash, password)
+    async with _hashing_slot(settings):
+        return await anyio.to_thread.run_sync(hasher(settings).hash, password)
 
 
 async def verify_password(settings: Settings, password_hash: str | None, password: str) -> bool:
@@ -45,7 +91,8 @@ async def verify_password(settings: Settings, password_hash: str | None, passwor
         except (VerificationError, InvalidHashError):
             return False
 
-    return await anyio.to_thread.run_sync(_verify)
+    async with _hashing_slot(settings):
+        return await anyio.to_thread.run_sync(_verify)
 
 
 def create_token(settings: Settings, user_id: int, *, now: datetime | None = None) -> str:

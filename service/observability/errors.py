@@ -14,18 +14,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import sentry_sdk
-from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
-from sentry_sdk.types import Event, Hint
-from sentry_sdk.utils import event_from_exception
 from starlette.requests import Request
 
 from service import __version__
 from service.config import Settings
 from service.observability import tracing
 from service.observability.logging import ACCESS_LOGGER
+
+if TYPE_CHECKING:
+    # The SDK is imported once a DSN turns reporting on: it was half a second of a worker's start, on
+    # every worker of every deployment, most of which report nothing.
+    from sentry_sdk.types import Event, Hint
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ def configure_sentry(settings: Settings, *, expected: Callable[[BaseException], 
         _expected = expected
     release = f"inkwell@{__version__}+{settings.git_revision}"
     key = (settings.sentry_dsn or "", settings.environment, release)
+    if _configured is None and not settings.sentry_dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
+
     if key == _configured and sentry_sdk.get_client().is_active():
         return True
     if _configured is not None:
@@ -121,6 +127,8 @@ def configure_sentry(settings: Settings, *, expected: Callable[[BaseException], 
 
 def _shutdown() -> None:
     global _configured
+    import sentry_sdk
+
     # Sends what is queued (bounded), then stops the sender thread.
     sentry_sdk.get_client().close(timeout=2)
     sentry_sdk.get_global_scope().set_client(None)
@@ -134,6 +142,11 @@ def capture(request: Request, exc: BaseException) -> None:
     endpoint of every request, which cost about an eighth of the service's throughput; the last-resort
     layer sees exactly the exceptions worth reporting, inside the request's span, for nothing otherwise.
     """
+    if _configured is None:
+        return  # reporting is off, and the SDK not even imported
+    import sentry_sdk
+    from sentry_sdk.utils import event_from_exception
+
     client = sentry_sdk.get_client()
     if not client.is_active() or _expected(exc):
         return

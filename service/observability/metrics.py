@@ -150,6 +150,15 @@ RATE_LIMIT_CHECKS = Counter(
     "Requests checked by a rate limit policy, by result (allowed, limited: 429, unavailable: store down)",
     ["policy", "result"],
 )
+# Argon2 hashes (logins, registrations, password changes) are bounded per process by its memory
+# budget (INKWELL_ARGON2_MAX_CONCURRENT): those that found every slot taken waited, and those still
+# without one after INKWELL_ARGON2_WAIT_SECONDS were refused with 503 (service.auth.security).
+PASSWORD_HASH_WAITS = Counter(
+    "inkwell_password_hash_waits_total", "Password hashes that waited for a slot (all were in use)"
+)
+PASSWORD_HASH_REFUSALS = Counter(
+    "inkwell_password_hash_refusals_total", "Password hashes refused with 503 after waiting their time"
+)
 BUILD_INFO = Gauge(
     "inkwell_build_info",
     "Always 1; the labels say what is running",

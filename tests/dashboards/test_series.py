@@ -58,6 +58,8 @@ def test_the_catalogue_reads_the_metrics_the_service_promises() -> None:
         *("DB_POOL_OPEN", "DB_CONNECTION_BUDGET"),
         *("DB_READS", "DB_REPLICA_LAG", "DB_REPLICA_LAG_BYTES", "DB_REPLICA_LAG_LIMIT", "DB_REPLICA_UP"),
         *("CACHE_LOOKUPS", "CACHE_ERRORS", "RATE_LIMIT_CHECKS"),
+        *("CACHE_LOOKUPS", "CACHE_ERRORS"),
+        *("PASSWORD_HASH_WAITS", "PASSWORD_HASH_REFUSALS"),
     }
     assert set(CATALOGUED) == promised
 

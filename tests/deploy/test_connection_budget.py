@@ -108,7 +108,8 @@ def test_the_configmap_carries_the_budget_the_pools_were_sized_for() -> None:
 
 
 def test_workers_reach_the_deployment_and_a_change_of_budget_rolls_the_pods() -> None:
-    assert workers(render(DEV, workers="3")) == 3
+    # Three processes need the memory for a password hash each beside them (test_hashing_budget.py).
+    assert workers(render(DEV, workers="3", **{"resources.limits.memory": "1Gi"})) == 3
     before = one(render(PROD), "Deployment")["spec"]["template"]["metadata"]["annotations"]
     after = one(render(PROD, **{"database.maxConnections": "200"}), "Deployment")["spec"]["template"][
         "metadata"

@@ -291,3 +291,52 @@ inside the cluster, localhost for a port-forward, and config.extraAllowedHosts.
 {{- if .Values.ingress.enabled }}{{ $hosts = prepend $hosts .Values.ingress.host }}{{ end -}}
 {{- join "," (concat $hosts .Values.config.extraAllowedHosts) -}}
 {{- end }}
+
+{{/*
+Password hashes each process may run at once, as JSON (read it with fromJson): each Argon2id hash
+holds config.argon2MemoryCostKib while it runs (service/auth/security.py), so as many as fit a
+process's share of resources.limits.memory (the limit over `workers`) once config.processMemoryMi is
+set aside, at most 8. Without a memory limit, config.argon2MaxConcurrent or the service's 2. A limit
+that cannot hold one hash beside the process, or a config.argon2MaxConcurrent it cannot hold, fails
+the render with the numbers.
+*/}}
+{{- define "inkwell.hashingBudget" -}}
+{{- $config := .Values.config }}
+{{- $hashMi := div (add (int $config.argon2MemoryCostKib) 1023) 1024 }}
+{{- $baseMi := int $config.processMemoryMi }}
+{{- $set := not (kindIs "invalid" $config.argon2MaxConcurrent) }}
+{{- $limit := toString (dig "limits" "memory" "" (.Values.resources | default dict)) }}
+{{- $concurrent := ternary (int $config.argon2MaxConcurrent) 2 $set }}
+{{- $fit := 0 }}
+{{- if $limit }}
+{{- $bytes := 0 }}
+{{- $units := list (list "Ki" 1024) (list "Mi" 1048576) (list "Gi" 1073741824) (list "k" 1000) (list "M" 1000000) (list "G" 1000000000) }}
+{{- $matched := false }}
+{{- range $units }}
+{{- if and (not $matched) (hasSuffix (index . 0) $limit) }}
+{{- $bytes = mul (trimSuffix (index . 0) $limit | int64) (index . 1) }}
+{{- $matched = true }}
+{{- end }}
+{{- end }}
+{{- if not $matched }}
+{{- if not (regexMatch "^[0-9]+$" $limit) }}
+{{- fail (printf "resources.limits.memory %s: the chart reads a plain number of bytes or one with Ki, Mi, Gi, k, M or G" $limit) }}
+{{- end }}
+{{- $bytes = $limit | int64 }}
+{{- end }}
+{{- $workers := int .Values.workers }}
+{{- $shareMi := div (div $bytes 1048576) $workers }}
+{{- $fit = div (max (sub $shareMi $baseMi) 0) $hashMi }}
+{{- $text := printf "resources.limits.memory %s over %d worker(s) is %d MiB a process; less config.processMemoryMi %d, it holds %d password hash(es) of config.argon2MemoryCostKib %d KiB (%d MiB each)" $limit $workers $shareMi $baseMi $fit (int $config.argon2MemoryCostKib) $hashMi }}
+{{- if lt $fit 1 }}
+{{- fail (printf "%s: not one, so a single login could get the pod killed for memory. Raise resources.limits.memory to at least %d Mi, run fewer workers, or lower config.argon2MemoryCostKib." $text (mul $workers (add $baseMi $hashMi))) }}
+{{- end }}
+{{- if and $set (gt $concurrent $fit) }}
+{{- fail (printf "config.argon2MaxConcurrent %d does not fit: %s. Lower it (or leave it unset), or raise resources.limits.memory to at least %d Mi." $concurrent $text (mul $workers (add $baseMi (mul $hashMi $concurrent)))) }}
+{{- end }}
+{{- if not $set }}
+{{- $concurrent = min $fit 8 }}
+{{- end }}
+{{- end }}
+{{- dict "concurrent" $concurrent "fit" $fit "hashMi" $hashMi | toJson }}
+{{- end }}
