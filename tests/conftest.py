@@ -28,6 +28,7 @@ from tests.support.asgi import asgi_client
 from tests.support.kube import Kube, cluster
 from tests.support.pgbouncer import pooler_of
 from tests.support.postgres import postgres_cluster
+from tests.support.redis import RedisServer, redis_server
 
 TEMPLATE_DB = "inkwell_template"
 
@@ -224,3 +225,11 @@ def kube(kube_cluster: Kube) -> Iterator[Kube]:
         yield Kube(kubeconfig=kube_cluster.kubeconfig, bin_dir=kube_cluster.bin_dir, namespace=namespace)
     finally:
         kube_cluster.run("kubectl", "delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own, which it may stop and start again (modules that only read and
+    write through it share one, with a module-scoped fixture of the same name)."""
+    with redis_server() as server:
+        yield server

@@ -11,17 +11,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from redis import Redis
 
-from service.main import create_app
-from tests.conftest import PostgresServer, test_settings
 from tests.factories import create_article, create_user
-from tests.support.asgi import asgi_client
-from tests.support.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -36,25 +32,6 @@ local start = redis.call('TIME')
 repeat local now = redis.call('TIME')
 until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) >= tonumber(ARGV[1]) * 1000
 """
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(postgres: PostgresServer, redis: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
-    url = postgres.create_database("inkwell_busy_loop")
-    app = create_app(test_settings(url, redis_url=redis.url))
-    try:
-        async with asgi_client(app) as client:
-            yield client
-    finally:
-        await app.state.cache.close()
-        await app.state.engine.dispose()
-        postgres.drop_database(url)
 
 
 async def hold_the_loop(redis: RedisServer, times: int, stop: asyncio.Event) -> int:

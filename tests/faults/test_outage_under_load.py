@@ -21,7 +21,7 @@ import pytest
 from launch import postgres as pg
 from tests.support.pgbouncer import pgbouncer
 from tests.support.postgres import PostgresCluster, postgres_cluster
-from tests.support.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, migrate, running_server, server_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -35,12 +35,6 @@ def cluster() -> Iterator[PostgresCluster]:
     with postgres_cluster() as cluster:
         cluster.psql(f'CREATE DATABASE "{DATABASE}"')
         yield cluster
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 @pytest.fixture(params=["1-worker", "2-workers", "pgbouncer"])

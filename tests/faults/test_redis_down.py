@@ -4,40 +4,16 @@ when Redis returns. Nothing refused is written."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from service.main import create_app
-from tests.conftest import PostgresServer, test_settings
 from tests.factories import create_article, create_user
-from tests.support.asgi import asgi_client
-from tests.support.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 REFUSED = {"errors": {"cache": ["is unavailable, so writes wait until it is back; retry later"]}}
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(postgres: PostgresServer, redis: RedisServer) -> AsyncIterator[httpx.AsyncClient]:
-    url = postgres.create_database("inkwell_redis_down")
-    app = create_app(test_settings(url, redis_url=redis.url))
-    try:
-        async with asgi_client(app) as client:
-            yield client
-    finally:
-        await app.state.cache.close()
-        await app.state.engine.dispose()
-        postgres.drop_database(url)
 
 
 def cache_errors(operation: str) -> float:

@@ -5,7 +5,7 @@ through, uncounted), and everything is limited again once Redis returns, without
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,17 +16,11 @@ from service.main import create_app
 from tests.conftest import PostgresServer, test_settings
 from tests.factories import PASSWORD, create_user
 from tests.support.asgi import asgi_client
-from tests.support.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 REFUSED = {"errors": {"rate_limits": ["cannot be checked, so logins wait until they can; retry later"]}}
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 @pytest.fixture

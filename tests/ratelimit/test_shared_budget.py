@@ -3,23 +3,15 @@ requests over both (as a load balancer does over pods) gets the quota once, not 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from tests.support.redis import RedisServer, redis_server
+from tests.support.redis import RedisServer
 from tests.support.server import migrate, running_server, server_env
 
 pytestmark = pytest.mark.slow
 
 QUOTA = 10
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with redis_server() as server:
-        yield server
 
 
 def spend(urls: list[str], requests: int) -> list[httpx.Response]:
