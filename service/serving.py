@@ -161,6 +161,11 @@ class InkwellMultiprocess(Multiprocess):
                 return f"did not start within {self.start_timeout:g} s"
             return None
         if not process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            # A worker killed while it was being asked closes its end of the pipe: the check fails at
+            # once, before the worker can be reaped. Say that it died, not that it hung.
+            process.process.join(1)
+            if not process.process.is_alive():
+                return "died"
             return f"did not answer a health check within {self.config.timeout_worker_healthcheck} s"
         return None
 

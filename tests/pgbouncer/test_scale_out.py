@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -76,10 +76,15 @@ class Outcome:
     created: list[str] = field(default_factory=list)
 
 
-async def load(servers: list[ServerProcess], outcome: Outcome) -> None:
+async def load(
+    servers: list[ServerProcess],
+    outcome: Outcome,
+    *,
+    before_the_rush: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Users and an article each, a few at a time; then all at once: every user favourites
     FAVOURITED articles (each twice, concurrently), writes CREATED articles and lists the articles
-    signed in LISTS times, spread over the processes."""
+    signed in LISTS times, spread over the processes. `before_the_rush` runs between the two."""
     urls = itertools.cycle(server.url for server in servers)
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
@@ -128,6 +133,8 @@ async def load(servers: list[ServerProcess], outcome: Outcome) -> None:
                 work += [favourite(token, slug), favourite(token, slug)]
             work += [create(token, u * CREATED + n) for n in range(CREATED)]
             work += [read(token) for _ in range(LISTS)]
+        if before_the_rush is not None:
+            await before_the_rush()
         await asyncio.gather(*work, return_exceptions=True)
 
 
@@ -189,12 +196,48 @@ def test_through_pgbouncer_four_processes_of_twenty_connections_serve_the_load_w
     assert len(set(listed)) == rows
 
 
+@contextlib.asynccontextmanager
+async def all_slots_but_one(cluster: PostgresCluster) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """A step that takes every connection PostgreSQL has left but one, held until the block ends:
+    whatever the pools opened during the setup, the rush needs more than the server has, however
+    the machine's load spreads the requests in time (left to chance, a busy machine sometimes
+    served the whole rush on the connections the setup had opened)."""
+    import asyncpg
+
+    held: list[asyncpg.Connection] = []
+
+    async def take() -> None:
+        url = cluster.url(driver="asyncpg").replace("postgresql+asyncpg", "postgresql")
+        while True:
+            try:
+                held.append(await asyncpg.connect(url))
+            except asyncpg.TooManyConnectionsError:
+                break
+        await held.pop().close()
+
+    try:
+        yield take
+    finally:
+        for connection in held:
+            await connection.close()
+
+
 def test_without_pgbouncer_the_same_load_is_refused_connections(small_postgres: PostgresCluster) -> None:
     url = fresh_database(small_postgres, "scale_out_direct")
     outcome = Outcome()
-    refused_before = refused(small_postgres)
+    refused_before = 0
+
+    async def run(servers: list[ServerProcess]) -> None:
+        async def take_and_count() -> None:
+            nonlocal refused_before
+            await take()
+            refused_before = refused(small_postgres)  # the one refusal that found the last slot too
+
+        async with all_slots_but_one(small_postgres) as take:
+            await load(servers, outcome, before_the_rush=take_and_count)
+
     with services(url) as servers:
-        asyncio.run(load(servers, outcome))
+        asyncio.run(run(servers))
 
     # Answered as an outage (503 and Retry-After), as a refused connection should be; never a 500.
     assert outcome.statuses["503"] > 0, outcome.statuses
