@@ -47,6 +47,8 @@ def test_the_module_entry_point_lists_every_command() -> None:
         ["rollback", "--to-revision", "0"],
         ["-o", "xml", "status"],
         ["smoke", "http://127.0.0.1:8000", "--internal", "maybe"],
+        ["events", "--since", "ten minutes"],
+        ["logs", "--since", "15"],
         ["teleport"],
     ],
     ids=lambda args: " ".join(args),
