@@ -1,16 +1,20 @@
 """A user's journey through the public API after a deploy (register, log in, publish, read, comment,
-delete), plus the check that internal endpoints are not published, with each step's status and latency."""
+delete), plus the check that internal endpoints are not published, with each step's status and latency.
+
+Whether the URL reaches the service itself (make run, a port-forward, a pod's port: the probes are
+served) or an ingress (they are not) is found by asking it, never from its address: the staging stack's
+nginx and a port-forwarded ingress are loopback URLs too. Since /metrics has a port of its own
+(INKWELL_METRICS_PORT, as the chart and the staging stack run it), the service's public port answers it
+404; only through an ingress is that 404 a requirement."""
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -18,7 +22,7 @@ INTERNAL = ("/metrics", "/healthz", "/readyz")
 
 
 class Internal(StrEnum):
-    auto = "auto"  # hidden through an ingress, exposed when the URL is the service itself on loopback
+    auto = "auto"  # asked: exposed when /readyz answers as the service does, hidden otherwise
     hidden = "hidden"
     exposed = "exposed"
     skip = "skip"
@@ -47,16 +51,28 @@ class SmokeReport:
         return all(s.ok for s in self.steps)
 
 
-def resolve_internal(url: str, internal: Internal) -> Internal:
+def is_service_probe(response: httpx.Response) -> bool:
+    """/readyz as the service answers it: 200 ready or 503 not ready, with its own JSON document (an
+    ingress answers 404, or a 503 of its own without that document)."""
+    if response.status_code not in (200, 503):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") in ("ok", "unavailable")
+
+
+def resolve_internal(http: httpx.Client, internal: Internal) -> Internal:
+    """`auto` decided by asking the URL for /readyz: the service itself serves it, an ingress does not."""
     if internal is not Internal.auto:
         return internal
-    host = urlsplit(url).hostname or ""
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    # `make run` or a port-forward serves everything; anything else is taken to be the ingress.
-    return Internal.exposed if loopback else Internal.hidden
+        answer = http.get("/readyz")
+    except httpx.HTTPError:
+        # Nothing answers: every step fails on its own; expect what a public URL should show.
+        return Internal.hidden
+    return Internal.exposed if is_service_probe(answer) else Internal.hidden
 
 
 class _Journey:
@@ -87,6 +103,11 @@ class _Journey:
             return None
         latency = (time.perf_counter() - started) * 1000
         problem = "" if response.status_code in expected else _brief(response)
+        if response.status_code == 400 and '"host"' in problem:
+            problem = (
+                f"Host {response.request.headers.get('host')!r} is not in the service's "
+                f"INKWELL_ALLOWED_HOSTS (--host NAME sends another): {problem}"
+            )
         if not problem and check is not None:
             problem = check(response)
         self.report.steps.append(
@@ -111,16 +132,20 @@ def run(
     timeout: float = 10.0,
     verify: bool = True,
 ) -> SmokeReport:
-    mode = resolve_internal(url, internal)
-    report = SmokeReport(url=url, internal=mode)
     headers = {"User-Agent": "inkwell-ops smoke"} | ({"Host": host} if host else {})
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers, verify=verify) as http:
+        mode = resolve_internal(http, internal)
+        report = SmokeReport(url=url, internal=mode)
         journey = _Journey(http, report)
         if mode is Internal.hidden:
             for path in INTERNAL:
                 journey.call(f"{path} not published", "GET", path, {404})
         elif mode is Internal.exposed:
-            for path in INTERNAL:
+            journey.call("/metrics", "GET", "/metrics", {200, 404})
+            metrics = report.steps[-1]
+            # The service serves /metrics on its public port only without a metrics port of its own.
+            metrics.name = "/metrics on its own port" if metrics.status == 404 else "/metrics served"
+            for path in INTERNAL[1:]:
                 journey.call(f"{path} served", "GET", path, {200})
 
         suffix = secrets.token_hex(4)

@@ -1,5 +1,7 @@
-"""`smoke` against a real `inkwell serve`: the user journey passes with each step's status and latency, the
-internal endpoints are found exposed on the service itself, and a wrong expectation or a dead URL fails."""
+"""`smoke` against a real `inkwell serve` and the staging stack: the user journey passes with each step's
+status and latency, whether the internal endpoints are exposed is found by asking the URL (nginx on
+loopback hides them, the service's own port serves the probes and keeps /metrics on its metrics port),
+and a wrong expectation, a Host the service does not allow or a dead URL fails."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from launch import free_port
+from loadtests.staging import Stack, staging_stack
 from ops.cli import app
-from tests.support.server import ServerProcess, running_server, server_env
+from tests.support.server import CHEAP_ARGON2, ServerProcess, running_server, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -140,3 +143,51 @@ def test_a_url_where_nothing_listens_fails_every_step() -> None:
     assert [s["detail"] for s in report["steps"] if s["name"] in ("publish", "read")] == [
         "skipped: no token"
     ] * 2
+
+
+# --- the staging stack: nginx as the ingress, /metrics on a port of its own, INKWELL_ALLOWED_HOSTS ---
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with staging_stack(
+        tmp_path_factory.mktemp("staging"), services=1, pgbouncer=False, replica=False, env=CHEAP_ARGON2
+    ) as stack:
+        yield stack
+
+
+def test_the_staging_stacks_loopback_url_is_found_to_be_an_ingress(staging: Stack) -> None:
+    assert staging.url.startswith("http://127.0.0.1:")
+    result = CliRunner().invoke(app, ["-o", "json", "smoke", staging.url])
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["internal"] == "hidden"
+    assert [(s["name"], s["status"], s["ok"]) for s in report["steps"][:3]] == [
+        ("/metrics not published", 404, True),
+        ("/healthz not published", 404, True),
+        ("/readyz not published", 404, True),
+    ]
+    assert [s["name"] for s in report["steps"][3:]] == JOURNEY
+
+
+def test_a_service_with_a_metrics_port_serves_the_probes_and_not_metrics(staging: Stack) -> None:
+    (service,) = staging.service_urls
+    result = CliRunner().invoke(app, ["-o", "json", "smoke", service])
+    assert result.exit_code == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert report["internal"] == "exposed"
+    assert [(s["name"], s["status"], s["ok"]) for s in report["steps"][:3]] == [
+        ("/metrics on its own port", 404, True),
+        ("/healthz served", 200, True),
+        ("/readyz served", 200, True),
+    ]
+    assert all(s["ok"] for s in report["steps"])
+
+
+def test_a_host_the_service_does_not_allow_is_named_as_the_reason(staging: Stack) -> None:
+    (service,) = staging.service_urls
+    result = CliRunner().invoke(app, ["-o", "json", "smoke", service, "--host", "elsewhere.example.com"])
+    assert result.exit_code == 1
+    register = next(s for s in json.loads(result.stdout)["steps"] if s["name"] == "register")
+    assert register["status"] == 400
+    assert "'elsewhere.example.com' is not in the service's INKWELL_ALLOWED_HOSTS" in register["detail"]
