@@ -10,3 +10,4 @@ class Exit(IntEnum):
     FAILED = 1  # the operation failed, or the cluster could not be asked
     USAGE = 2  # wrong invocation, or a mutation refused as asked (click uses 2 for usage too)
     DEGRADED = 3  # the release serves, but something needs attention
+    UNKNOWN = 4  # there is no data to judge by (slo without request series), so no verdict

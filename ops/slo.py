@@ -1,6 +1,8 @@
 """The release's SLOs from Prometheus: availability and latency against their targets, the error budget
 left and how fast it burns, read from the recording rules (dashboards/) and from raw series where a rule
-has no data yet, so the answer is the one the alerts act on."""
+has no data yet, so the answer is the one the alerts act on. What cannot be measured (no requests in a
+window, no series at all) is "unknown", never "ok": an alert's rule does not fire on missing data, and
+an operator must not read that silence as health."""
 
 from __future__ import annotations
 
@@ -55,6 +57,13 @@ class Burn:
     short_rate: float | None
     firing: bool
 
+    @property
+    def state(self) -> str:
+        """firing, ok, or unknown when either window has no data to judge by."""
+        if self.firing:
+            return "firing"
+        return "unknown" if self.long_rate is None or self.short_rate is None else "ok"
+
 
 @dataclass
 class SloReport:
@@ -81,9 +90,19 @@ class SloReport:
         return self.availability is not None
 
     @property
+    def verdict(self) -> str:
+        """degraded (a budget spent or an alert firing) wins over unknown (something has no data), which
+        wins over ok (every budget and every alert measured, and fine)."""
+        budgets = (self.availability_budget_left, self.latency_budget_left)
+        if any(b is not None and b <= 0 for b in budgets) or any(a.firing for a in self.alerts):
+            return "degraded"
+        if any(b is None for b in budgets) or any(a.state == "unknown" for a in self.alerts):
+            return "unknown"
+        return "ok"
+
+    @property
     def healthy(self) -> bool:
-        budgets = [b for b in (self.availability_budget_left, self.latency_budget_left) if b is not None]
-        return all(b > 0 for b in budgets) and not any(a.firing for a in self.alerts)
+        return self.verdict == "ok"
 
 
 class Prometheus:

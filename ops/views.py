@@ -186,7 +186,7 @@ def slo(console: Console, r: SloReport) -> None:
         burn.add_row(window, _rate(rates["availability"]), _rate(rates["latency"]))
     console.print(burn)
     alerts = _table("Multi-window alerts", "SLO", "WINDOWS", "THRESHOLD", "ACTION", "STATE")
+    states = {"firing": "[red]FIRING[/]", "unknown": "[yellow]unknown (no data)[/]", "ok": "[green]ok[/]"}
     for a in r.alerts:
-        state = "[red]FIRING[/]" if a.firing else "ok"
-        alerts.add_row(a.slo, f"{a.long}/{a.short}", f"{a.factor:g}x", a.action, state)
+        alerts.add_row(a.slo, f"{a.long}/{a.short}", f"{a.factor:g}x", a.action, states[a.state])
     console.print(alerts)

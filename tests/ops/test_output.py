@@ -8,6 +8,7 @@ import io
 import json
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 import yaml
 from rich.console import Console
@@ -19,7 +20,7 @@ from ops.model import Condition, Revision
 from ops.output import Format, Output, age, render_json, render_yaml
 from ops.rollout import diff, image_tag
 from ops.slo import Burn, SloReport
-from ops.smoke import Internal, resolve_internal
+from ops.smoke import Internal, is_service_probe, resolve_internal
 
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -39,7 +40,9 @@ def test_ages_read_like_kubectls(seconds: float | None, shown: str) -> None:
 
 
 def test_exit_codes_are_the_documented_ones() -> None:
-    assert [(e.name, int(e)) for e in Exit] == [("OK", 0), ("FAILED", 1), ("USAGE", 2), ("DEGRADED", 3)]
+    assert [(e.name, int(e)) for e in Exit] == [
+        ("OK", 0), ("FAILED", 1), ("USAGE", 2), ("DEGRADED", 3), ("UNKNOWN", 4)
+    ]  # fmt: skip
 
 
 def test_json_and_yaml_render_dataclasses_datetimes_and_enums_in_field_order() -> None:
@@ -91,7 +94,8 @@ def _slo() -> SloReport:
         availability_target=0.999, availability_budget_left=0.5, latency_sli=None, latency_target=0.99,
         latency_threshold_seconds=0.25, latency_budget_left=None, p50_seconds=0.004, p95_seconds=0.0875,
         p99_seconds=None, burn_rates={"5m": {"availability": 0.5, "latency": None}},
-        alerts=[Burn("availability", "1h", "5m", 14.4, "page", 15.0, 16.0, True)],
+        alerts=[Burn("availability", "1h", "5m", 14.4, "page", 15.0, 16.0, True),
+                Burn("latency", "1h", "5m", 14.4, "page", None, None, False)],
     )  # fmt: skip
 
 
@@ -105,6 +109,8 @@ def test_slo_tables_show_percentages_milliseconds_burn_rates_and_missing_data() 
     assert "requests/s (5m) 12.35   p50 4 ms   p95 88 ms   p99 no data" in text
     assert ["5m", "0.50x", "-"] in lines
     assert ["availability", "1h/5m", "14.4x", "page", "FIRING"] in lines
+    # No data is no verdict: never "ok".
+    assert ["latency", "1h/5m", "14.4x", "page", "unknown", "(no", "data)"] in lines
 
 
 def test_plain_progress_prints_a_line_only_when_it_changes() -> None:
@@ -146,14 +152,24 @@ def test_the_version_label_is_the_images_tag(image: str, tag: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "mode"),
-    [("http://127.0.0.1:8000", Internal.exposed), ("http://localhost:8000", Internal.exposed),
-     ("http://[::1]:8000", Internal.exposed), ("https://inkwell.example.com", Internal.hidden),
-     ("http://10.0.0.7", Internal.hidden)],
+    ("status", "body", "service"),
+    [(200, b'{"status": "ok"}', True),
+     (503, b'{"status": "unavailable", "errors": {"database": ["unreachable (OSError)"]}}', True),
+     (404, b"<html><body>404 Not Found</body></html>", False),
+     (503, b"<html><body>503 Service Temporarily Unavailable</body></html>", False),
+     (200, b"<html>a catch-all page</html>", False)],
 )  # fmt: skip
-def test_internal_endpoints_are_expected_exposed_only_on_loopback(url: str, mode: Internal) -> None:
-    assert resolve_internal(url, Internal.auto) is mode
-    assert resolve_internal(url, Internal.skip) is Internal.skip
+def test_the_service_is_known_by_its_readyz_answer_not_by_its_address(
+    status: int, body: bytes, service: bool
+) -> None:
+    assert is_service_probe(httpx.Response(status, content=body)) is service
+
+
+def test_an_explicit_expectation_is_not_asked_for() -> None:
+    # A client whose every request would fail: nothing is sent when the mode is given.
+    with httpx.Client(base_url="http://127.0.0.1:9") as http:
+        assert resolve_internal(http, Internal.skip) is Internal.skip
+        assert resolve_internal(http, Internal.hidden) is Internal.hidden
 
 
 def test_status_conditions_are_plain_data() -> None:

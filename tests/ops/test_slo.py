@@ -201,11 +201,64 @@ def test_slo_falls_back_to_raw_series_when_there_are_no_rules(without_rules: str
     _check_known(report)
 
 
-def test_slo_of_a_release_prometheus_has_no_series_for_fails(without_rules: str) -> None:
+def test_slo_of_a_release_prometheus_has_no_series_for_is_unknown_not_ok(without_rules: str) -> None:
     code, report = slo(without_rules, release="other")
-    assert code == 1
-    assert report["has_data"] is False
+    assert code == 4
+    assert (report["verdict"], report["healthy"], report["has_data"]) == ("unknown", False, False)
     assert report["availability"] is None
+    assert {alert["state"] for alert in report["alerts"]} == {"unknown"}
+    table = CliRunner().invoke(app, ["-n", "shop", "-r", "other", "slo", "--prometheus", without_rules])
+    assert table.exit_code == 4
+    alerts = table.stdout.split("Multi-window alerts", 1)[1].splitlines()[2:]
+    assert len(alerts) == 8
+    assert all(line.rstrip().endswith("unknown (no data)") for line in alerts), alerts
+    assert "every SLO is unknown" in table.stderr
+
+
+@pytest.fixture(scope="module")
+def untimed() -> Iterator[str]:
+    """Requests without a duration histogram (no errors): availability can be judged, latency cannot."""
+
+    class Metrics(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seconds = time.monotonic() - started + 1
+            body = (
+                "# TYPE http_requests_total counter\n"
+                f'http_requests_total{{method="GET",handler="/api/articles",status="2xx"}} {50 * seconds}\n'
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    started = time.monotonic()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = f"127.0.0.1:{server.server_address[1]}"
+        with prometheus(targets=[target], labels=LABELS) as url:
+            eventually(
+                lambda: any(len(r["values"]) >= 3 for r in query(url, "http_requests_total[10s]")),
+                what="three scrapes",
+            )
+            yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_slo_with_availability_but_no_latency_data_is_unknown(untimed: str) -> None:
+    code, report = slo(untimed)
+    assert code == 4
+    assert report["verdict"] == "unknown"
+    assert report["availability"] == 1.0
+    assert report["latency_sli"] is None
+    states = {(a["slo"], a["state"]) for a in report["alerts"]}
+    assert states == {("availability", "ok"), ("latency", "unknown")}
 
 
 def test_slo_fails_when_prometheus_cannot_be_reached() -> None:
