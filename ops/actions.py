@@ -199,23 +199,81 @@ def scale(
         return ScaleResult(name, rollouts.wait(reads, name, out, timeout=timeout), replicas, None)
     bounds = hpa_change(hpa, name, replicas, adjust_hpa=adjust_hpa)
     (old_min, new_min), (old_max, new_max) = bounds.minimum, bounds.maximum
+    before = reads.deployment(name).desired
     cluster.mutations.set_hpa_bounds(hpa.name, min_replicas=new_min, max_replicas=new_max, dry_run=dry_run)
     change = f"horizontalpodautoscaler/{hpa.name}: min {old_min} -> {new_min}, max {old_max} -> {new_max}"
     if dry_run:
         return DryRun("scale", name, change)
     out.say(change)
-    return ScaleResult(name, _wait_for_hpa(cluster, out, name, new_min, timeout), replicas, bounds)
+    return _follow_hpa(cluster, out, name, bounds, replicas=replicas, before=before, timeout=timeout)
 
 
-def _wait_for_hpa(cluster: Cluster, out: Reporter, name: str, minimum: int, timeout: float) -> Outcome:
-    """The HPA applies its new minimum on its next sync; then the Deployment rolls like any scale."""
-    deadline = time.monotonic() + timeout
-    while cluster.reads.deployment(name).desired < minimum:
+def hpa_choice(hpa: HpaInfo, before: int, desired: int) -> str:
+    """Why the HPA, within its new bounds, wants `desired` pods where there were `before`."""
+    if desired == hpa.min_replicas and desired > before:
+        return f"raised to its new minimum {desired}"
+    if desired == hpa.max_replicas and desired < before:
+        return f"lowered to its new maximum {desired}"
+    active = hpa.condition("ScalingActive")
+    if active is not None and active.status == "False":
+        return (
+            f"between {hpa.min_replicas} and {hpa.max_replicas} its metrics decide, and it cannot read them "
+            f"({active.reason}: {active.message}), so it keeps {desired}"
+        )
+    metrics = "; ".join(f"{m.name} {m.current}/{m.target}" for m in hpa.metrics) or "no metrics"
+    return (
+        f"between {hpa.min_replicas} and {hpa.max_replicas} its metrics decide ({metrics}); it scales down "
+        "only after its scale-down stabilization window"
+        if desired > hpa.min_replicas
+        else f"its metrics ({metrics}) ask for no more"
+    )
+
+
+def _follow_hpa(
+    cluster: Cluster,
+    out: Reporter,
+    name: str,
+    bounds: HpaChange,
+    *,
+    replicas: int,
+    before: int,
+    timeout: float,
+) -> ScaleResult:
+    """The HPA, not the CLI, sets the replica count: waits until its controller has acted on the new
+    bounds (its observedGeneration), says what it chose and why, and then waits for the Deployment to get
+    there. A new minimum below the pods running scales nothing down by itself: the metrics decide."""
+    reads, deadline = cluster.reads, time.monotonic() + timeout
+    generation, observed = reads.hpa_generations(bounds.name)
+    while observed is not None and observed < generation:
         if time.monotonic() >= deadline:
-            d = cluster.reads.deployment(name)
-            return Outcome(False, "Timeout", f"the HPA did not scale to {minimum} in {timeout}s", d)
+            message = f"horizontalpodautoscaler/{bounds.name} did not act on its new bounds in {timeout:g}s"
+            return ScaleResult(
+                name, Outcome(False, "Timeout", message, reads.deployment(name)), replicas, bounds
+            )
         time.sleep(0.5)
-    return rollouts.wait(cluster.reads, name, out, timeout=max(1, deadline - time.monotonic()))
+        generation, observed = reads.hpa_generations(bounds.name)
+    hpa = reads.hpa(bounds.name)
+    if observed is None:
+        # A cluster that does not report what the HPA has seen: what its bounds make of the pods running.
+        desired = min(max(before, hpa.min_replicas), hpa.max_replicas)
+    else:
+        desired = hpa.desired_replicas or before
+    why = hpa_choice(hpa, before, desired)
+    chosen = HpaChange(bounds.name, bounds.minimum, bounds.maximum, desired, why)
+    out.say(f"horizontalpodautoscaler/{hpa.name} wants {desired} pods (there were {before}): {why}")
+    while reads.deployment(name).desired != desired:
+        if time.monotonic() >= deadline:
+            d = reads.deployment(name)
+            message = f"the HPA did not scale deployment/{name} to {desired} in {timeout:g}s (at {d.desired})"
+            return ScaleResult(name, Outcome(False, "Timeout", message, d), replicas, chosen)
+        time.sleep(0.5)
+    outcome = rollouts.wait(reads, name, out, timeout=max(1, deadline - time.monotonic()))
+    if desired != replicas:
+        message = (
+            f"{outcome.message}; horizontalpodautoscaler/{hpa.name} keeps {desired}, not {replicas}: {why}"
+        )
+        outcome = Outcome(outcome.ok, outcome.reason, message, outcome.deployment)
+    return ScaleResult(name, outcome, replicas, chosen)
 
 
 def migrate(

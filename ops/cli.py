@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from ops import actions, views
+from ops import actions, troubleshoot, views
 from ops import smoke as smoking
 from ops.exitcodes import Exit
 from ops.kube import Cluster, Connection, KubeError
@@ -327,7 +327,8 @@ def scale(
     if isinstance(result, DryRun):
         _dry_run(session, result)
     hpa = result.hpa
-    moved = None if hpa is None else {"name": hpa.name, "min": list(hpa.minimum), "max": list(hpa.maximum)}
+    moved = None if hpa is None else {"name": hpa.name, "min": list(hpa.minimum), "max": list(hpa.maximum),
+                                      "desired": hpa.desired, "why": hpa.why}  # fmt: skip
     _finish(session, result, {"replicas": replicas, "hpa": moved})
 
 
@@ -374,7 +375,7 @@ def smoke(
         smoking.Internal,
         typer.Option(
             help="Expect /metrics, /healthz, /readyz to be hidden (ingress) or exposed (the service itself); "
-            "auto: exposed on loopback, hidden elsewhere."
+            "auto: asks the URL's /readyz, exposed when the service answers it."
         ),
     ] = smoking.Internal.auto,
     host: Annotated[str | None, typer.Option(help="Host header, to reach the ingress by address.")] = None,
@@ -397,7 +398,8 @@ def slo(
     prometheus: Annotated[str, typer.Option(help="Prometheus base URL.", envvar="INKWELL_OPS_PROMETHEUS")],
     window: Annotated[str, typer.Option(help="SLO window (a PromQL duration).")] = "30d",
 ) -> None:
-    """Availability, latency, error budget left and burn rates; exit 3 when a budget is spent or burning."""
+    """Availability, latency, error budget left and burn rates; exit 3 when a budget is spent or burning, 4
+    when something has no data to judge by."""
     session = _session(ctx)
     namespace = session.settings.namespace
     with _errors(session):
@@ -406,10 +408,98 @@ def slo(
         report = actions.slo(prometheus, namespace=namespace, release=session.release, window=window)
     data = to_data(report)
     assert isinstance(data, dict)
-    session.out.result(
-        {"healthy": report.healthy, "has_data": report.has_data, **data}, lambda c: views.slo(c, report)
-    )
+    data["alerts"] = [
+        alert | {"state": a.state} for alert, a in zip(data["alerts"], report.alerts, strict=True)
+    ]
+    verdict = {"verdict": report.verdict, "healthy": report.healthy, "has_data": report.has_data}
+    session.out.result(verdict | data, lambda c: views.slo(c, report))
     if not report.has_data:
-        session.out.fail(f"no request series for release {session.release} in namespace {namespace}")
+        session.out.fail(
+            f"no request series for release {session.release} in namespace {namespace}: every SLO is unknown"
+        )
+    codes = {"ok": Exit.OK, "degraded": Exit.DEGRADED, "unknown": Exit.UNKNOWN}
+    _exit(codes[report.verdict])
+
+
+# --- inside the release's pods: what the runbooks read (see ops.troubleshoot) ----------------------
+
+Since = Annotated[str | None, typer.Option(help="Only what is newer than this: 30s, 15m, 2h, 1d.")]
+
+
+def _seconds(duration: str) -> int:
+    """A --since before any cluster is asked, so a mistyped one is a usage error (exit 2)."""
+    try:
+        return troubleshoot.seconds(duration, "--since")
+    except BadOption as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    previous: Annotated[
+        bool, typer.Option("--previous", "-p", help="The previous container's log: why it restarted.")
+    ] = False,
+    since: Since = None,
+    tail: Annotated[int | None, typer.Option(min=0, help="Only the last N lines of each pod.")] = None,
+    container: Annotated[str | None, typer.Option("--container", "-c", help="Container to read.")] = None,
+) -> None:
+    """Every pod's log, each line prefixed with its pod; exit 1 when no pod's log could be read."""
+    session = _session(ctx)
+    since_seconds = None if since is None else _seconds(since)
+    with _errors(session):
+        found = troubleshoot.logs(
+            session.cluster,
+            release=session.release,
+            container=container,
+            previous=previous,
+            since_seconds=since_seconds,
+            tail=tail,
+        )
+    session.out.result(
+        {"deployment": found.deployment, "previous": found.previous, "logs": found.logs},
+        lambda c: troubleshoot.show_logs(c, found),
+    )
+    if session.out.format is not Format.table:  # the table says it on its own line already
+        for log in found.logs:
+            if log.text is None:
+                session.out.fail(log.error)
+    _exit(Exit.OK if found.ok else Exit.FAILED)
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="Only events newer than this: 30s, 15m, 2h, 1d.")] = "1h",
+    warnings: Annotated[bool, typer.Option("--warnings", help="Only warnings.")] = False,
+) -> None:
+    """Events of the release's Deployment, ReplicaSets, pods (replaced ones too) and HPA, oldest first."""
+    session = _session(ctx)
+    window = _seconds(since)
+    with _errors(session):
+        found = troubleshoot.events(
+            session.cluster, release=session.release, since_seconds=window, warnings_only=warnings
+        )
+    session.out.result({"events": found}, lambda c: troubleshoot.show_events(c, found))
+
+
+@app.command()
+def readyz(ctx: typer.Context) -> None:
+    """Each pod's /readyz, asked from inside the cluster through the API server's pod proxy; exit 3 when
+    a pod answers not ready, 1 when one cannot be reached."""
+    session = _session(ctx)
+    with _errors(session):
+        found = troubleshoot.readyz(session.cluster, release=session.release)
+    session.out.result({"pods": found}, lambda c: troubleshoot.show_readyz(c, found))
+    if not all(r.reached for r in found):
         _exit(Exit.FAILED)
-    _exit(Exit.OK if report.healthy else Exit.DEGRADED)
+    _exit(Exit.OK if all(r.ready for r in found) else Exit.DEGRADED)
+
+
+@app.command()
+def top(ctx: typer.Context) -> None:
+    """CPU and memory of each pod's containers, from metrics.k8s.io; exit 1, saying so, without it."""
+    session = _session(ctx)
+    with _errors(session):
+        found = troubleshoot.top(session.cluster, release=session.release)
+    session.out.result({"usage": found}, lambda c: troubleshoot.show_top(c, found))

@@ -117,6 +117,8 @@ class HpaChange:
     name: str
     minimum: tuple[int, int]  # before, after
     maximum: tuple[int, int]
+    desired: int | None = None  # the replicas the HPA chose once it saw the new bounds
+    why: str = ""  # why it chose them: a bound, its metrics, or metrics it cannot read
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ revisions, its pods, HPA, PDBs, Services, Ingresses and recent warnings."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -205,3 +206,30 @@ class Reads:
             if target is not None and target.kind == "Deployment" and target.name == deployment:
                 return convert.hpa(hpa)
         return None
+
+    def hpa_generations(self, name: str) -> tuple[int, int | None]:
+        """The HPA's generation and the one its controller last acted on (status.observedGeneration, which
+        the Python client's model does not carry yet: read raw); None where the cluster does not report it.
+        A list by name, as hpa_for lists, so the Role needs no `get`."""
+        try:
+            response: Any = self.autoscaling.list_namespaced_horizontal_pod_autoscaler(
+                self.namespace, field_selector=f"metadata.name={name}", _preload_content=False
+            )
+        except ApiException as exc:
+            raise api_error(exc, f"reading HorizontalPodAutoscaler {name}") from exc
+        items = json.loads(response.data).get("items") or []
+        if not items:
+            raise NotFound(f"no HorizontalPodAutoscaler {name} in namespace {self.namespace}")
+        observed = items[0].get("status", {}).get("observedGeneration")
+        return int(items[0]["metadata"].get("generation", 0)), None if observed is None else int(observed)
+
+    def hpa(self, name: str) -> HpaInfo:
+        try:
+            items = self.autoscaling.list_namespaced_horizontal_pod_autoscaler(
+                self.namespace, field_selector=f"metadata.name={name}"
+            ).items
+        except ApiException as exc:
+            raise api_error(exc, f"reading HorizontalPodAutoscaler {name}") from exc
+        if not items:
+            raise NotFound(f"no HorizontalPodAutoscaler {name} in namespace {self.namespace}")
+        return convert.hpa(items[0])

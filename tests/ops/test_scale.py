@@ -1,5 +1,5 @@
 """`scale` changes the replica count when nothing else owns it, and refuses when an HPA does, unless told to
-move the HPA's bounds instead."""
+move the HPA's bounds instead; then it says what the HPA chose, and why, once the HPA has acted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.ops.conftest import Ops, install
+from tests.ops.conftest import Ops, eventually, install
 from tests.support.kube import Kube
 
 pytestmark = pytest.mark.slow
@@ -73,7 +73,40 @@ def test_an_hpa_dry_run_says_what_would_change_and_changes_nothing(autoscaled: O
 def test_scale_with_adjust_hpa_moves_the_hpa_bounds_and_the_hpa_scales(autoscaled: Ops) -> None:
     code, data = autoscaled.json("scale", "5", "--adjust-hpa")
     assert code == 0
-    assert data["hpa"] == {"name": "auto-inkwell", "min": [2, 5], "max": [4, 5]}
+    assert data["hpa"] == {
+        "name": "auto-inkwell",
+        "min": [2, 5],
+        "max": [4, 5],
+        "desired": 5,
+        "why": "raised to its new minimum 5",
+    }
     assert (_hpa(autoscaled)["minReplicas"], _hpa(autoscaled)["maxReplicas"]) == (5, 5)
     status = autoscaled.deployment()["status"]
     assert (status["replicas"], status["readyReplicas"]) == (5, 5)
+
+
+@pytest.fixture(scope="module")
+def busy(kube: Kube) -> Ops:
+    """An HPA keeping 4 pods, as one that scaled out under load does (the test cluster has no metrics)."""
+    install(
+        kube, "busy", "autoscaling.enabled=true", "autoscaling.minReplicas=4", "autoscaling.maxReplicas=6"
+    )
+    ops = Ops(kube, "busy")
+    eventually(lambda: ops.deployment()["status"].get("readyReplicas") == 4, what="4 ready pods")
+    return ops
+
+
+def test_lowering_the_hpa_minimum_says_the_hpa_keeps_its_pods_and_why(busy: Ops) -> None:
+    code, data = busy.json("scale", "2", "--adjust-hpa")
+    assert code == 0
+    hpa = data["hpa"]
+    assert (hpa["min"], hpa["max"], hpa["desired"]) == ([4, 2], [6, 6], 4)
+    assert "its metrics decide, and it cannot read them" in hpa["why"]
+    assert "horizontalpodautoscaler/busy-inkwell keeps 4, not 2" in data["message"]
+    # It waited for the HPA to act on the new bounds, not only for the pods already there.
+    seen = json.loads(busy.kube.kubectl("get", "hpa", "busy-inkwell", "-o", "json").stdout)
+    assert seen["status"]["observedGeneration"] == seen["metadata"]["generation"]
+    assert busy.deployment()["spec"]["replicas"] == 4
+    result = busy("scale", "2", "--adjust-hpa")
+    assert result.exit_code == 0, result.stderr
+    assert "horizontalpodautoscaler/busy-inkwell wants 4 pods (there were 4)" in result.stderr
