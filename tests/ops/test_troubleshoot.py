@@ -47,6 +47,7 @@ def _pods(ops: Ops) -> list[str]:
 def test_the_token_is_the_service_account_and_nothing_more(token_kube: Kube) -> None:
     whoami = json.loads(token_kube.kubectl("auth", "whoami", "-o", "json").stdout)
     assert whoami["status"]["userInfo"]["username"].endswith(":inkwell-ops")
+
     def can(verb: str, *resource: str) -> str:
         return token_kube.kubectl("auth", "can-i", verb, *resource, check=False).stdout.strip()
 
