@@ -12,7 +12,7 @@ import pytest
 
 from ops import actions
 from ops.kube import Cluster, Connection
-from ops.model import HpaInfo
+from ops.model import Condition, HpaInfo, MetricInfo
 from ops.results import (
     AlreadyAt,
     BadOption,
@@ -64,6 +64,24 @@ def test_moving_the_hpa_raises_its_minimum_and_its_maximum_only_when_lower() -> 
     assert actions.hpa_change(_hpa(2, 4), "app", 3, adjust_hpa=True) == HpaChange("web", (2, 3), (4, 4))
     assert actions.hpa_change(_hpa(2, 4), "app", 6, adjust_hpa=True) == HpaChange("web", (2, 6), (4, 6))
     assert actions.hpa_change(_hpa(2, 4), "app", 1, adjust_hpa=True) == HpaChange("web", (2, 1), (4, 4))
+
+
+def test_what_the_hpa_chose_is_explained_by_its_bounds_or_its_metrics() -> None:
+    assert actions.hpa_choice(_hpa(5, 6), before=2, desired=5) == "raised to its new minimum 5"
+    assert actions.hpa_choice(_hpa(1, 3), before=8, desired=3) == "lowered to its new maximum 3"
+    blind = HpaInfo(
+        name="web", min_replicas=3, max_replicas=10, current_replicas=8, desired_replicas=8,
+        conditions=[Condition("ScalingActive", "False", "FailedGetResourceMetric", "no metrics API")],
+    )  # fmt: skip
+    assert actions.hpa_choice(blind, before=8, desired=8) == (
+        "between 3 and 10 its metrics decide, and it cannot read them "
+        "(FailedGetResourceMetric: no metrics API), so it keeps 8"
+    )
+    seeing = HpaInfo(
+        name="web", min_replicas=3, max_replicas=10, current_replicas=8, desired_replicas=8,
+        metrics=[MetricInfo("resource/cpu", "65%", "70%")],
+    )  # fmt: skip
+    assert "its metrics decide (resource/cpu 65%/70%)" in actions.hpa_choice(seeing, before=8, desired=8)
 
 
 def test_an_hpa_cannot_be_moved_to_zero_pods() -> None:
