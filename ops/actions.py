@@ -84,9 +84,12 @@ def _record(cluster: Cluster, out: Reporter, name: str, outcome: Outcome, since:
     _mark(cluster, out, revision.replicaset, marks)
 
 
-def _say_drift(cluster: Cluster, out: Reporter, release: str, name: str) -> None:
-    """After a change: where the release now differs from its Helm values, and the upgrade that records it
-    (ops.drift), since the chart refuses upgrades that would put Helm's old values back."""
+def _say_drift(cluster: Cluster, out: Reporter, release: str, name: str, outcome: Outcome) -> None:
+    """After a change that worked: where the release now differs from its Helm values, and the upgrade
+    that records it (ops.drift), since the chart refuses upgrades that would put Helm's old values back.
+    A change that failed is not one to write into the values (`diagnose` still reports the drift)."""
+    if not outcome.ok:
+        return
     drifts = drift.find(cluster.reads.deployment(name), cluster.reads.hpa_for(name))
     if drifts:
         out.say(
@@ -144,7 +147,7 @@ def rollout(
     outcome = rollouts.wait(reads, name, out, timeout=timeout)
     _record(cluster, out, name, outcome, None if old == new else at)
     if outcome.ok or not roll_back:
-        _say_drift(cluster, out, release, name)
+        _say_drift(cluster, out, release, name, outcome)
         return RolloutResult(name, outcome, image)
     out.fail(f"rollout of {image} failed ({outcome.reason}): {outcome.message}")
     target = before.revision
@@ -158,7 +161,7 @@ def rollout(
     out.say(f"rolling back to revision {target} ({', '.join(restored.images.values())})")
     back = rollouts.wait(reads, name, out, timeout=timeout)
     _record(cluster, out, name, back, at)
-    _say_drift(cluster, out, release, name)
+    _say_drift(cluster, out, release, name, back)
     # The restored template becomes a new revision number, as with `kubectl rollout undo`.
     message = (
         f"rolled back to revision {target} (now revision {back.deployment.revision})"
@@ -209,7 +212,7 @@ def rollback(
     )
     outcome = rollouts.wait(reads, name, out, timeout=timeout)
     _record(cluster, out, name, outcome, at)
-    _say_drift(cluster, out, release, name)
+    _say_drift(cluster, out, release, name, outcome)
     return RollbackResult(name, outcome, to_revision)
 
 
@@ -266,7 +269,7 @@ def scale(
             return DryRun("scale", name, change)
         out.say(change)
         outcome = rollouts.wait(reads, name, out, timeout=timeout)
-        _say_drift(cluster, out, release, name)
+        _say_drift(cluster, out, release, name, outcome)
         return ScaleResult(name, outcome, replicas, None)
     bounds = hpa_change(hpa, name, replicas, adjust_hpa=adjust_hpa)
     (old_min, new_min), (old_max, new_max) = bounds.minimum, bounds.maximum
@@ -276,7 +279,7 @@ def scale(
         return DryRun("scale", name, change)
     out.say(change)
     outcome = _wait_for_hpa(cluster, out, name, new_min, timeout)
-    _say_drift(cluster, out, release, name)
+    _say_drift(cluster, out, release, name, outcome)
     return ScaleResult(name, outcome, replicas, bounds)
 
 

@@ -36,10 +36,12 @@ def _image(ops: Ops) -> str:
 
 def test_rollback_after_an_automatic_rollback_returns_to_the_last_good_revision(web: Ops) -> None:
     assert web("rollout", f"{IMAGE}:0.2.0").exit_code == 0  # revision 2
-    failed = web("rollout", f"{IMAGE}:never-ready", "--label", "inkwell.dev/simulate=never-ready",
-                 "--timeout", "5")  # fmt: skip
-    assert failed.exit_code == 1
-    assert "rolled back to revision 2 (now revision 4)" in failed.stdout  # 3 failed, 2's template is 4
+    code, failed = web.json(
+        "rollout", f"{IMAGE}:never-ready", "--label", "inkwell.dev/simulate=never-ready", "--timeout", "5"
+    )
+    assert code == 1
+    # 3 failed and was rolled back: 2's template came back as 4.
+    assert (failed["reason"], failed["rolled_back_to"], failed["revision"]) == ("Timeout", 2, 4)
 
     code, data = web.json("rollback", "--timeout", "60")
     assert code == 0, data
