@@ -8,11 +8,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from ops import diagnose
+from ops import diagnose, drift
 from ops import migrate as migration
 from ops import rollout as rollouts
 from ops import slo as slos
-from ops.kube import Cluster
+from ops.kube import Cluster, KubeError
+from ops.kube.convert import CURRENT_SINCE, OUTCOME, OUTCOME_REASON, ROLLED_BACK_AT
 from ops.model import HpaInfo
 from ops.results import (
     AlreadyAt,
@@ -50,6 +51,51 @@ def choose_container(images: dict[str, str], chosen: str | None) -> str:
 
 def _template_dry_run(action: str, name: str, before: dict[str, Any], after: dict[str, Any]) -> DryRun:
     return DryRun(action, name, rollouts.diff(before, after, name=f"deployment/{name} pod template"))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _mark(cluster: Cluster, out: Reporter, replicaset: str, marks: dict[str, str | None]) -> None:
+    """Records on a ReplicaSet what happened to its revision. The change itself is done by then, so a
+    record that cannot be written (a Role without `patch replicasets`) is said, not fatal."""
+    try:
+        cluster.mutations.mark_revision(replicaset, marks)
+    except KubeError as exc:
+        out.fail(f"could not record the outcome on the revision ({exc}); `rollback` may pick it")
+
+
+def _record(cluster: Cluster, out: Reporter, name: str, outcome: Outcome, since: datetime | None) -> None:
+    """Records how the wait for the current revision ended and, when the command switched the Deployment to
+    it, since when it is current; a revision that became current again is no longer a rolled-back one."""
+    d = outcome.deployment
+    if d.observed_generation < d.generation:
+        return  # the controller never got to the new revision: nothing of it to record
+    revision = next((r for r in cluster.reads.revisions(name) if r.revision == d.revision), None)
+    if revision is None:
+        return
+    marks: dict[str, str | None] = {
+        OUTCOME: "complete" if outcome.ok else "failed",
+        OUTCOME_REASON: None if outcome.ok else outcome.reason,
+    }
+    if since is not None:
+        marks |= {CURRENT_SINCE: since.isoformat(), ROLLED_BACK_AT: None}
+    _mark(cluster, out, revision.replicaset, marks)
+
+
+def _say_drift(cluster: Cluster, out: Reporter, release: str, name: str, outcome: Outcome) -> None:
+    """After a change that worked: where the release now differs from its Helm values, and the upgrade
+    that records it (ops.drift), since the chart refuses upgrades that would put Helm's old values back.
+    A change that failed is not one to write into the values (`diagnose` still reports the drift)."""
+    if not outcome.ok:
+        return
+    drifts = drift.find(cluster.reads.deployment(name), cluster.reads.hpa_for(name))
+    if drifts:
+        out.say(
+            f"helm drift: {drift.describe(drifts)}; a helm upgrade of release {release} is refused until its "
+            f"values agree. To keep this: {drift.helm_command(release, cluster.namespace, drifts)}"
+        )
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -90,6 +136,7 @@ def rollout(
     # The chart labels pods with their version; a new image keeps that label true.
     if VERSION in reads.pod_template(name).get("metadata", {}).get("labels", {}):
         labels = {VERSION: rollouts.image_tag(image)} | labels
+    at = _now()
     old, new = mutations.set_image(name, container=chosen, image=image, labels=labels, dry_run=dry_run)
     if dry_run:
         return _template_dry_run("rollout", name, old, new)
@@ -98,13 +145,23 @@ def rollout(
     else:
         out.say(f"deployment/{name}: {chosen} {before.images[chosen]} -> {image}")
     outcome = rollouts.wait(reads, name, out, timeout=timeout)
+    _record(cluster, out, name, outcome, None if old == new else at)
     if outcome.ok or not roll_back:
+        _say_drift(cluster, out, release, name, outcome)
         return RolloutResult(name, outcome, image)
     out.fail(f"rollout of {image} failed ({outcome.reason}): {outcome.message}")
     target = before.revision
+    at = _now()
     restored, _, _ = mutations.rollback(name, target)
+    failed_revision = outcome.deployment
+    if failed_revision.observed_generation >= failed_revision.generation:
+        bad = next((r for r in reads.revisions(name) if r.revision == failed_revision.revision), None)
+        if bad is not None and bad.revision != target:
+            _mark(cluster, out, bad.replicaset, {ROLLED_BACK_AT: at.isoformat()})
     out.say(f"rolling back to revision {target} ({', '.join(restored.images.values())})")
     back = rollouts.wait(reads, name, out, timeout=timeout)
+    _record(cluster, out, name, back, at)
+    _say_drift(cluster, out, release, name, back)
     # The restored template becomes a new revision number, as with `kubectl rollout undo`.
     message = (
         f"rolled back to revision {target} (now revision {back.deployment.revision})"
@@ -129,21 +186,34 @@ def rollback(
     reads = cluster.reads
     name = reads.find_deployment(release)
     current = reads.deployment(name).revision
+    revisions = reads.revisions(name)
     if to_revision is None:
-        previous = rollouts.previous_revision(reads.revisions(name), current)
+        previous = rollouts.previous_revision(revisions, current)
         if previous is None:
-            raise Failed(f"deployment/{name} has no revision before {current}")
+            skipped = [str(r.revision) for r in revisions if r.revision < current and not r.good]
+            why = f" (skipped, failed or rolled back: {', '.join(skipped)})" if skipped else ""
+            raise Failed(
+                f"deployment/{name} has no good revision before {current}{why}; "
+                "name one with --to-revision (see `history`)"
+            )
         to_revision = previous.revision
     if to_revision == current:
         return AlreadyAt(name, current)
+    at = _now()
     target, old, new = cluster.mutations.rollback(name, to_revision, dry_run=dry_run)
     if dry_run:
         return _template_dry_run("rollback", name, old, new)
+    left = next((r for r in revisions if r.revision == current), None)
+    if left is not None:
+        _mark(cluster, out, left.replicaset, {ROLLED_BACK_AT: at.isoformat()})
     out.say(
         f"deployment/{name}: revision {current} -> template of revision {to_revision} "
         f"({', '.join(target.images.values())})"
     )
-    return RollbackResult(name, rollouts.wait(reads, name, out, timeout=timeout), to_revision)
+    outcome = rollouts.wait(reads, name, out, timeout=timeout)
+    _record(cluster, out, name, outcome, at)
+    _say_drift(cluster, out, release, name, outcome)
+    return RollbackResult(name, outcome, to_revision)
 
 
 def restart(
@@ -156,7 +226,9 @@ def restart(
     if dry_run:
         return _template_dry_run("restart", name, old, new)
     out.say(f"deployment/{name}: restartedAt {at.isoformat()}")
-    return RestartResult(name, rollouts.wait(cluster.reads, name, out, timeout=timeout))
+    outcome = rollouts.wait(cluster.reads, name, out, timeout=timeout)
+    _record(cluster, out, name, outcome, at)
+    return RestartResult(name, outcome)
 
 
 def hpa_change(hpa: HpaInfo, deployment: str, replicas: int, *, adjust_hpa: bool) -> HpaChange:
@@ -196,7 +268,9 @@ def scale(
         if dry_run:
             return DryRun("scale", name, change)
         out.say(change)
-        return ScaleResult(name, rollouts.wait(reads, name, out, timeout=timeout), replicas, None)
+        outcome = rollouts.wait(reads, name, out, timeout=timeout)
+        _say_drift(cluster, out, release, name, outcome)
+        return ScaleResult(name, outcome, replicas, None)
     bounds = hpa_change(hpa, name, replicas, adjust_hpa=adjust_hpa)
     (old_min, new_min), (old_max, new_max) = bounds.minimum, bounds.maximum
     before = reads.deployment(name).desired
@@ -205,7 +279,9 @@ def scale(
     if dry_run:
         return DryRun("scale", name, change)
     out.say(change)
-    return _follow_hpa(cluster, out, name, bounds, replicas=replicas, before=before, timeout=timeout)
+    result = _follow_hpa(cluster, out, name, bounds, replicas=replicas, before=before, timeout=timeout)
+    _say_drift(cluster, out, release, name, result.outcome)
+    return result
 
 
 def hpa_choice(hpa: HpaInfo, before: int, desired: int) -> str:

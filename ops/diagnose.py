@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ops import drift
 from ops.model import PodInfo, ReleaseState
 
 PULL_ERRORS = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
@@ -182,4 +183,16 @@ def diagnose(state: ReleaseState) -> list[Finding]:
                     "make the unready pods ready or add replicas before draining; keep maxUnavailable >= 1",
                 )
             )
+    drifts = drift.find(deployment, hpa)
+    if drifts:
+        findings.append(
+            Finding(
+                "HelmDrift",
+                drifts[0].object,
+                f"changed outside Helm: {drift.describe(drifts)}; a helm upgrade of the release's values "
+                "is refused until they agree",
+                f"keep it: {drift.helm_command(state.release, state.namespace, drifts)}; "
+                "or undo it with inkwell-ops",
+            )
+        )
     return findings

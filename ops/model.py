@@ -68,6 +68,8 @@ class DeploymentInfo:
     progress_deadline_seconds: int | None
     selector: dict[str, str]
     conditions: list[Condition] = field(default_factory=list)
+    # What the chart rendered (its inkwell.dev/helm-* annotations), to tell a change made outside Helm.
+    helm_stamp: dict[str, str] = field(default_factory=dict)
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -84,6 +86,17 @@ class Revision:
     current: bool
     change_cause: str = ""
     template_hash: str = ""
+    # What inkwell-ops recorded on the ReplicaSet (ops.kube.convert's annotations): how its last rollout
+    # ended (complete, or failed with a reason), when it last became current, and when it was rolled back.
+    outcome: str = ""
+    outcome_reason: str = ""
+    current_since: datetime | None = None
+    rolled_back_at: datetime | None = None
+
+    @property
+    def good(self) -> bool:
+        """A revision to go back to: not one whose rollout failed, nor one an operator rolled back from."""
+        return self.outcome != "failed" and self.rolled_back_at is None
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,8 @@ class HpaInfo:
     desired_replicas: int
     metrics: list[MetricInfo] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
+    # What the chart rendered (its inkwell.dev/helm-* annotations), to tell a change made outside Helm.
+    helm_stamp: dict[str, str] = field(default_factory=dict)
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
@@ -139,6 +154,15 @@ class EventInfo:
     message: str
     count: int
     last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class RolloutPods:
+    """The current revision's ReplicaSet (None before the controller made it), its pods and their warnings."""
+
+    revision: Revision | None
+    pods: list[PodInfo]
+    warnings: list[EventInfo]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import yaml
 
 from ops.kube import Reads
 from ops.model import DeploymentInfo, Revision
+from ops.progress import why_not_ready
 from ops.results import Outcome, Reporter
 
 
@@ -33,25 +34,47 @@ def assess(d: DeploymentInfo) -> tuple[bool | None, str, str]:
     return True, "Complete", f"{d.available} of {d.desired} pods available at revision {d.revision}"
 
 
-def wait(reads: Reads, name: str, out: Reporter, *, timeout: float, poll: float = 0.5) -> Outcome:
+def wait(
+    reads: Reads, name: str, out: Reporter, *, timeout: float, poll: float = 0.5, explain_every: float = 2.0
+) -> Outcome:
+    """Waits until the rollout is done or failed, or `timeout` seconds. The bar counts the ready pods of
+    the current revision's ReplicaSet (the new one) against the desired count and, every `explain_every`
+    seconds, the line says why the others are not ready (ops.progress)."""
     deadline = time.monotonic() + timeout
+    why, explained = "", float("-inf")
     with out.progress(f"deployment/{name}", total=1) as progress:
         while True:
             d = reads.deployment(name)
             done, reason, message = assess(d)
-            detail = f"{d.updated} updated, {d.ready} ready, {d.available} available of {d.desired}"
+            total = max(d.desired, 1)
+            new = 0
+            # Until the controller has seen the new spec, the "current" ReplicaSet is still the old one.
+            if d.observed_generation >= d.generation:
+                explain = done is None and time.monotonic() - explained >= explain_every
+                current = reads.rollout_pods(d, warnings=explain)
+                new = sum(p.ready and not p.deleting for p in current.pods)
+                if explain:
+                    why, explained = why_not_ready(current.pods, current.warnings), time.monotonic()
+            detail = f"{new} of {d.desired} new pods ready"
             if d.replicas > d.updated:
                 detail += f", {d.replicas - d.updated} old"
-            progress(min(d.updated, d.available), max(d.desired, 1), f"{detail}: {message}")
+            detail += f": {message}"
+            if done is None and why:
+                detail += f"; {why}"
+            # Only a finished rollout fills the bar: rich stops a full task's clock and spinner for good.
+            progress(total if done else min(new, total - 1), total, detail)
             if done is not None:
                 return Outcome(done, reason, message, d)
             if time.monotonic() >= deadline:
-                return Outcome(False, "Timeout", f"not done after {timeout:g}s: {message}", d)
+                suffix = f" ({why})" if why else ""
+                return Outcome(False, "Timeout", f"not done after {timeout:g}s: {message}{suffix}", d)
             time.sleep(poll)
 
 
 def previous_revision(revisions: list[Revision], current: int) -> Revision | None:
-    older = [r for r in revisions if r.revision < current]
+    """The last good revision before the current one: one whose rollout failed, or that was rolled back
+    from, is skipped (after an automatic rollback the revision just before the current is the bad one)."""
+    older = [r for r in revisions if r.revision < current and r.good]
     return older[-1] if older else None
 
 

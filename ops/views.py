@@ -131,15 +131,33 @@ def status(console: Console, state: ReleaseState, problems: list[Finding]) -> No
     findings(console, problems)
 
 
+def revision_state(r: Revision) -> str:
+    """How a revision's rollouts went, as inkwell-ops recorded them: failed, rolled back, complete."""
+    states = []
+    if r.outcome == "failed":
+        states.append(f"failed ({r.outcome_reason})" if r.outcome_reason else "failed")
+    elif r.outcome == "complete":
+        states.append("complete")
+    if r.rolled_back_at is not None:
+        states.append("rolled back")
+    return ", ".join(states) or "-"
+
+
 def history(console: Console, revisions: list[Revision], now: datetime) -> None:
-    table = _table("Revisions", "REVISION", "REPLICASET", "IMAGES", "CREATED", "PODS", "")
+    table = _table("Revisions", "REVISION", "REPLICASET", "IMAGES", "CREATED", "CURRENT SINCE", "PODS",
+                   "ROLLOUT", "")  # fmt: skip
     for r in revisions:
+        rolled_back = f" ({_ago(r.rolled_back_at, now)} ago)" if r.rolled_back_at else ""
+        state = revision_state(r) + rolled_back
+        style = "red" if not r.good else ""
         table.add_row(
             str(r.revision),
             r.replicaset,
             ", ".join(r.images.values()),
             _ago(r.created, now),
+            _ago(r.current_since, now),
             f"{r.ready}/{r.replicas}",
+            f"[{style}]{state}[/]" if style else state,
             "[bold]current[/]" if r.current else "",
         )
     console.print(table)

@@ -3,6 +3,7 @@ clients beside it deal only in calls and nothing past the adapter sees an API ob
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from kubernetes import client
@@ -23,6 +24,14 @@ from ops.model import (
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 TEMPLATE_HASH = "pod-template-hash"
+# What inkwell-ops records on a ReplicaSet after waiting for it, so that `history` and `rollback` know which
+# revisions failed and which were rolled back after the process that saw it has gone (the Deployment
+# controller copies its own annotations to the ReplicaSets and leaves others alone).
+OUTCOME = "inkwell.dev/outcome"  # complete or failed
+OUTCOME_REASON = "inkwell.dev/outcome-reason"  # ProgressDeadlineExceeded, Timeout
+CURRENT_SINCE = "inkwell.dev/current-since"  # when the Deployment last switched to this template
+ROLLED_BACK_AT = "inkwell.dev/rolled-back-at"
+HELM_STAMP = "inkwell.dev/helm-"  # image, replicas, min-replicas, max-replicas
 
 
 def conditions(items: list[Any] | None) -> list[Condition]:
@@ -36,6 +45,15 @@ def conditions(items: list[Any] | None) -> list[Condition]:
         )
         for c in items or []
     ]
+
+
+def helm_stamp(annotations: dict[str, str] | None) -> dict[str, str]:
+    """The chart's record of what it rendered (charts/inkwell/templates/_drift.tpl), by field name."""
+    return {
+        key.removeprefix(HELM_STAMP): value
+        for key, value in (annotations or {}).items()
+        if key.startswith(HELM_STAMP)
+    }
 
 
 def revision_number(annotations: dict[str, str] | None) -> int:
@@ -71,7 +89,15 @@ def deployment(deployment: client.V1Deployment, *, namespace: str) -> Deployment
         progress_deadline_seconds=spec.progress_deadline_seconds,
         selector=dict(spec.selector.match_labels or {}),
         conditions=conditions(status.conditions if status else None),
+        helm_stamp=helm_stamp(meta.annotations),
     )
+
+
+def _time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def revision(rs: client.V1ReplicaSet, *, current: int) -> Revision:
@@ -79,6 +105,7 @@ def revision(rs: client.V1ReplicaSet, *, current: int) -> Revision:
     assert meta is not None
     assert rs.spec is not None
     number = revision_number(meta.annotations)
+    annotations = meta.annotations or {}
     return Revision(
         revision=number,
         replicaset=meta.name or "",
@@ -87,8 +114,12 @@ def revision(rs: client.V1ReplicaSet, *, current: int) -> Revision:
         replicas=(rs.status.replicas if rs.status else None) or 0,
         ready=(rs.status.ready_replicas if rs.status else None) or 0,
         current=number == current,
-        change_cause=(meta.annotations or {}).get(CHANGE_CAUSE, ""),
+        change_cause=annotations.get(CHANGE_CAUSE, ""),
         template_hash=(meta.labels or {}).get(TEMPLATE_HASH, ""),
+        outcome=annotations.get(OUTCOME, ""),
+        outcome_reason=annotations.get(OUTCOME_REASON, ""),
+        current_since=_time(annotations.get(CURRENT_SINCE)),
+        rolled_back_at=_time(annotations.get(ROLLED_BACK_AT)),
     )
 
 
@@ -197,6 +228,7 @@ def hpa(hpa: client.V2HorizontalPodAutoscaler) -> HpaInfo:
         desired_replicas=(status.desired_replicas if status else None) or 0,
         metrics=metrics,
         conditions=conditions(status.conditions if status else None),
+        helm_stamp=helm_stamp(hpa.metadata.annotations if hpa.metadata else None),
     )
 
 

@@ -123,3 +123,17 @@ class Mutations:
             )
         except ApiException as exc:
             raise api_error(exc, f"patching HorizontalPodAutoscaler {name}") from exc
+
+    def mark_revision(self, replicaset: str, annotations: dict[str, str | None]) -> None:
+        """Records on a revision's ReplicaSet how its rollout ended (ops.kube.convert's annotations; None
+        removes one), where it outlives this process and is read back by `history` and `rollback`."""
+        try:
+            self.apps.patch_namespaced_replica_set(
+                replicaset,
+                self.namespace,
+                {"metadata": {"annotations": annotations}},
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE,
+            )
+        except ApiException as exc:
+            raise api_error(exc, f"recording the outcome on ReplicaSet {replicaset}") from exc

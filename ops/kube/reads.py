@@ -13,7 +13,16 @@ from kubernetes.client import ApiException
 from ops.kube import convert
 from ops.kube.connection import Connection
 from ops.kube.errors import KubeError, NotFound, api_error
-from ops.model import DeploymentInfo, EventInfo, HpaInfo, ReleaseState, Revision, ServiceInfo
+from ops.model import (
+    DeploymentInfo,
+    EventInfo,
+    HpaInfo,
+    PodInfo,
+    ReleaseState,
+    Revision,
+    RolloutPods,
+    ServiceInfo,
+)
 
 INSTANCE = "app.kubernetes.io/instance"
 NAME = "app.kubernetes.io/name"
@@ -146,6 +155,37 @@ class Reads:
             warnings=self._warnings(names),
             observed_at=datetime.now(UTC),
         )
+
+    def rollout_pods(self, deployment: DeploymentInfo, *, warnings: bool = True) -> RolloutPods:
+        """The pods of the Deployment's current revision (its new ReplicaSet during a rollout) and their
+        recent warnings: what a wait counts and explains. Before the controller has seen the new spec the
+        current revision is still the old one, so a caller checks the generations first."""
+        by_selector = selector(deployment.selector)
+        try:
+            items = self.apps.list_namespaced_replica_set(self.namespace, label_selector=by_selector).items
+        except ApiException as exc:
+            raise api_error(exc, "listing ReplicaSets") from exc
+        current = [
+            rs
+            for rs in items
+            if rs.metadata
+            and rs.metadata.name
+            and rs.metadata.name.startswith(f"{deployment.name}-")
+            and convert.revision_number(rs.metadata.annotations) == deployment.revision
+        ]
+        if not current:
+            return RolloutPods(None, [], [])
+        revision = convert.revision(current[0], current=deployment.revision)
+        try:
+            found = self.core.list_namespaced_pod(
+                self.namespace,
+                label_selector=f"{by_selector},{convert.TEMPLATE_HASH}={revision.template_hash}",
+            ).items
+        except ApiException as exc:
+            raise api_error(exc, "listing pods") from exc
+        pods: list[PodInfo] = sorted((convert.pod(p) for p in found), key=lambda p: p.name)
+        events = self._warnings({p.name for p in pods}) if warnings and pods else []
+        return RolloutPods(revision, pods, events)
 
     def _service(self, name: str) -> ServiceInfo:
         try:

@@ -136,7 +136,13 @@ def test_a_good_rollout_settles_at_the_next_revision(cluster: Cluster) -> None:
     assert isinstance(result, RolloutResult)
     assert (result.outcome.ok, result.outcome.reason, result.rolled_back_to) == (True, "Complete", None)
     assert result.outcome.deployment.revision == 2
-    assert out.lines == [f"deployment/act-inkwell: inkwell {IMAGE}:0.1.0 -> {IMAGE}:0.2.0"]
+    assert out.lines[0] == f"deployment/act-inkwell: inkwell {IMAGE}:0.1.0 -> {IMAGE}:0.2.0"
+    # The chart rendered 0.1.0: the change is drift until the release's values say 0.2.0 (ops.drift).
+    assert out.lines[1:] == [
+        f"helm drift: deployment/act-inkwell image {IMAGE}:0.2.0 (Helm's: {IMAGE}:0.1.0); a helm upgrade "
+        "of release act is refused until its values agree. To keep this: helm upgrade act charts/inkwell "
+        f"-n {cluster.namespace} --reuse-values --set image.tag=0.2.0"
+    ]
 
 
 @pytest.mark.slow
@@ -193,7 +199,9 @@ def test_scale_without_an_hpa_sets_the_replicas_and_waits_for_them(cluster: Clus
     assert isinstance(result, ScaleResult)
     assert (result.outcome.ok, result.hpa) == (True, None)
     assert result.outcome.deployment.available == 2
-    assert out.lines == ["deployment/act-inkwell: replicas 1 -> 2"]
+    assert out.lines[0] == "deployment/act-inkwell: replicas 1 -> 2"
+    assert out.lines[1].startswith("helm drift: deployment/act-inkwell image")
+    assert out.lines[1].endswith("--set image.tag=0.2.0 --set replicaCount=2")
 
 
 @pytest.mark.slow

@@ -54,7 +54,8 @@ def test_json_and_yaml_render_dataclasses_datetimes_and_enums_in_field_order() -
         "revisions": [
             {"revision": 3, "replicaset": "web-abc", "images": {"inkwell": "img:1"},
              "created": "2026-11-26T12:00:00+00:00", "replicas": 2, "ready": 2, "current": True,
-             "change_cause": "", "template_hash": "abc"}
+             "change_cause": "", "template_hash": "abc", "outcome": "", "outcome_reason": "",
+             "current_since": None, "rolled_back_at": None}
         ],
         "at": "2026-11-26T12:00:00+00:00",
     }  # fmt: skip
@@ -85,7 +86,11 @@ def test_history_marks_the_current_revision() -> None:
     ]
     views.history(console, revisions, now=datetime(2026, 11, 26, 12, 5, tzinfo=UTC))
     rows = [line.split() for line in buffer.getvalue().splitlines()[2:]]
-    assert rows == [["1", "web-a", "img:1", "5m", "0/0"], ["2", "web-b", "img:2", "5m", "1/2", "current"]]
+    # No record (CURRENT SINCE, ROLLOUT): revisions inkwell-ops did not wait for show "-".
+    assert rows == [
+        ["1", "web-a", "img:1", "5m", "-", "0/0", "-"],
+        ["2", "web-b", "img:2", "5m", "-", "1/2", "-", "current"],
+    ]
 
 
 def _slo() -> SloReport:

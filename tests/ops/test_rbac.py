@@ -61,9 +61,10 @@ def test_every_command_works_as_the_service_account(plain: Ops) -> None:
     _ok(plain, "rollout", f"{IMAGE}:0.2.0")
     # A failed rollout and its automatic rollback: the whole path, as the account.
     _ok(plain, "rollout", f"{IMAGE}:never-ready", "--label", "inkwell.dev/simulate=never-ready", codes=(1,))
-    _ok(plain, "rollback", "--to-revision", "1", "--dry-run")
-    _ok(plain, "rollback", "--to-revision", "1")
+    # The last good revision (1), which records on the ReplicaSets that 3 failed and 4 was left.
     _ok(plain, "rollback")
+    _ok(plain, "rollback", "--to-revision", "4", "--dry-run")
+    _ok(plain, "rollback", "--to-revision", "4")
     _ok(plain, "restart", "--dry-run")
     _ok(plain, "restart")
     _ok(plain, "scale", "3", "--dry-run")
