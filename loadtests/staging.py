@@ -592,12 +592,15 @@ def down(state_dir: Path = DEFAULT_STATE_DIR, *, timeout: float = STOP_TIMEOUT) 
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(member, sig)
                 stopped.append(name)
-        _wait_gone(processes, timeout)
         # The replica first: stopped after its primary, it would keep asking for WAL meanwhile.
         for name, datadir in (("replica", _replica_data(stack)), ("postgres", _postgres_data(stack))):
-            if launch.postgres.pid(datadir) is not None:
+            if (postmaster := launch.postgres.pid(datadir)) is not None:
+                # pg_ctl waits for the postmaster to exit, not for init to collect it.
+                if (entry := _processes().get(postmaster)) is not None:
+                    processes[postmaster] = entry[2]
                 launch.postgres.stop(datadir, mode="fast")
                 stopped.append(name)
+        _wait_gone(processes, timeout)
     return stopped
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import launch.postgres
 from loadtests.staging import ROOT, Stack
 from tests.support.server import CHEAP_ARGON2
 
@@ -49,10 +50,13 @@ def test_down_returns_once_no_process_of_the_stack_is_left(tmp_path: Path) -> No
         assert set(pids) == {"inkwell-0", "inkwell-1", "nginx", "prometheus", "redis", "pgbouncer"}
         before = _processes(set(pids.values()))
         assert set(pids.values()) <= set(before)  # each component leads a session of its own
+        postmaster = launch.postgres.pid(Path(Stack.load(state).scratch_dir) / "postgres" / "data")
+        assert postmaster is not None
         assert "stopped: nginx, inkwell-0, inkwell-1, prometheus, redis, pgbouncer" in _stack(
             "down", "--state-dir", str(state)
         )
         left = {pid: state for pid, state in _processes(set(pids.values())).items() if pid in before}
         assert left == {}, f"down returned with these still listed (pid: state): {left}"
+        assert not Path(f"/proc/{postmaster}").exists(), "down returned with PostgreSQL's postmaster listed"
     finally:
         _stack("down", "--state-dir", str(state), "--purge")
