@@ -9,7 +9,8 @@ A picture that would be empty is not drawn: when the Prometheus cannot be reache
 series, or none for the release asked for, it says so (naming the releases it does have) and exits 1;
 a dashboard none of whose panels has data is left out with the reason (the Kubernetes one needs
 kube-state-metrics and cAdvisor, which a cluster's Prometheus has and the staging stack's has not).
-Axes are in the units a person reads (%, req/s, ms) and thresholds are coloured as Grafana colours them.
+Axes are in the units a person reads (%, req/s, ms); thresholds are drawn, and stat values coloured,
+in their steps' colours, as Grafana colours them.
 """
 
 from __future__ import annotations
@@ -156,16 +157,10 @@ def _timeseries(
     factor, shown = unit_of(panel)
     for label, times, values in lines:
         axis.plot(times, [v * factor for v in values], label=label, linewidth=1.2)
-    steps = thresholds(panel, factor)
-    if len(steps) > 1:
-        bottom, top = axis.get_ylim()
-        for (start, colour), (end, _) in zip(steps, [*steps[1:], (math.inf, "")], strict=True):
-            if start > -math.inf:
-                axis.axhline(start, color=colour, linestyle="--", linewidth=1)
-            low, high = max(start, bottom), min(end, top)
-            if low < high:  # each band tinted with its step's colour, within what the data shows
-                axis.axhspan(low, high, color=colour, alpha=0.08, linewidth=0)
-        axis.set_ylim(bottom, top)
+    # Each threshold a dashed line in its step's colour. Not tinted bands: over a series at zero
+    # they painted a whole panel red, which reads as trouble where there is none.
+    for start, colour in thresholds(panel, factor)[1:]:
+        axis.axhline(start, color=colour, linestyle="--", linewidth=1.2)
     if panel["fieldConfig"]["defaults"].get("min") == 0:
         axis.set_ylim(bottom=0)
     axis.set_ylabel(shown, fontsize=8)
@@ -220,6 +215,8 @@ def render_board(
             ):
                 times = [datetime.fromtimestamp(float(t), UTC) for t, _ in series["values"]]
                 values = [float(v) for _, v in series["values"]]
+                if all(math.isnan(v) for v in values):  # e.g. a quantile of no observations
+                    continue
                 lines.append((legend(target.get("legendFormat", ""), series["metric"]), times, values))
         data.append(lines)
     empty = [panel["title"] for panel, lines in zip(shown, data, strict=True) if not lines]
@@ -252,7 +249,7 @@ def render_board(
     for axis in list(axes.flat)[len(shown) :]:
         axis.axis("off")
     figure.suptitle(f"{dashboard['title']}: {release} in {namespace}, last {minutes} minutes", fontsize=12)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title above the first row
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=90)
     plt.close(figure)
