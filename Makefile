@@ -6,7 +6,8 @@ RUN := $(UV) run --frozen
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@# Target names may hold digits (k8s-tools): the pattern takes every name make accepts here.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: bootstrap
 bootstrap: ## Install uv and the locked virtualenv (.venv)
@@ -49,9 +50,10 @@ dashboards: bootstrap ## Generate the Grafana dashboards and Prometheus rules in
 	$(RUN) python -m dashboards
 
 .PHONY: dashboards-preview
-dashboards-preview: ## Draw the service overview from a live Prometheus (PROMETHEUS_URL, else a local one) into var/
+dashboards-preview: ## Draw the four dashboards from a live Prometheus (PROMETHEUS_URL, NAMESPACE, RELEASE; else a local one) into var/dashboards-preview/
 	@scripts/bootstrap.sh --preview
-	$(RUN) python -m dashboards.preview $${PROMETHEUS_URL:+--prometheus $$PROMETHEUS_URL}
+	$(RUN) python -m dashboards.preview $${PROMETHEUS_URL:+--prometheus $$PROMETHEUS_URL} \
+	  $${NAMESPACE:+--namespace $$NAMESPACE} $${RELEASE:+--release $$RELEASE}
 
 .PHONY: staging-up
 staging-up: ## Start a staging-like stack here: PostgreSQL behind PgBouncer and its streaming replica, Redis, 2 x inkwell, nginx as the Ingress, Prometheus (var/staging/)

@@ -74,7 +74,11 @@ class Config:
     rate_limited_for: str = "15m"
     rate_limited_min_rps: float = 0.1
 
-    runbook_base_url: str = "https://github.com/inkwell-dev/inkwell/blob/main/docs/runbooks"
+    # Where each alert's runbook_url points: <base>/<alert>.md. By default the runbooks that ship
+    # with the chart's docs (docs/runbooks/, a path from the top of the source tree), as there is no
+    # one place every installation serves them from; the chart's prometheusRule.runbookBaseUrl sets
+    # the URL an installation publishes them at, and tests/deploy keeps the two defaults equal.
+    runbook_base_url: str = "docs/runbooks"
     dashboard_uid_prefix: str = "inkwell"
     dashboard_tags: tuple[str, ...] = ("inkwell",)
     routes_shown: int = 10

@@ -315,34 +315,44 @@ class NamedShape(LoadTestShape):
 
 @events.init_command_line_parser.add_listener
 def add_options(parser: Any) -> None:
-    group = parser.add_argument_group("Inkwell", "the load shape and the SLO gates (loadtests/)")
-    group.add_argument(
+    # On the parser itself, not an argument group: locust's web UI shows only the options its own
+    # add_argument registered (include_in_web_ui), so the shape, steps and gates are fields there.
+    parser.add_argument(
         "--shape",
         choices=SHAPES,
         default=os.environ.get("INKWELL_LOADTEST_SHAPE", "steady"),
         help="steady, ramp (steps up to -u: finds the knee), spike or soak; sized by -u, -r and -t",
     )
-    group.add_argument("--step-users", type=int, default=10, help="ramp: users added per step")
-    group.add_argument("--step-seconds", type=float, default=30.0, help="ramp: seconds each step is held")
-    group.add_argument(
+    parser.add_argument("--step-users", type=int, default=10, help="ramp: users added per step")
+    parser.add_argument("--step-seconds", type=float, default=30.0, help="ramp: seconds each step is held")
+    parser.add_argument(
         "--spike-factor", type=float, default=5.0, help="spike: peak users as a multiple of -u"
     )
-    group.add_argument("--slo-file", default=str(gates.DEFAULT_SLO_FILE), help="the gates (TOML)")
-    group.add_argument(
+    parser.add_argument("--slo-file", default=str(gates.DEFAULT_SLO_FILE), help="the gates (TOML)")
+    parser.add_argument(
         "--gate-p95-ms", type=float, default=None, help="p95 limit for every group and the total"
     )
-    group.add_argument(
+    parser.add_argument(
         "--gate-p99-ms", type=float, default=None, help="p99 limit for every group and the total"
     )
-    group.add_argument(
+    parser.add_argument(
         "--gate-max-failure-ratio", type=float, default=None, help="largest share of failed requests"
     )
-    group.add_argument("--gate-min-rps", type=float, default=None, help="fewest requests per second")
-    group.add_argument(
+    parser.add_argument("--gate-min-rps", type=float, default=None, help="fewest requests per second")
+    parser.add_argument(
         "--slo-report",
         default=None,
+        include_in_web_ui=False,  # a path on the machine locust runs on, not a form field
         help="write the verdict as JSON here (default: <--csv prefix>_slo.json when --csv is given)",
     )
+
+
+def _limit(value: Any) -> float | None:
+    """A gate's limit: a number from the command line, or the web UI's text field ("" when left empty;
+    locust keeps a form value of an option that defaults to None as the string it was sent)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return float(value)
 
 
 @events.init.add_listener
@@ -395,19 +405,23 @@ def judge(environment: Any, **_kwargs: Any) -> None:
         return
     options = environment.parsed_options
     config = gates.SloConfig.load(Path(options.slo_file)).overridden(
-        p95_ms=options.gate_p95_ms,
-        p99_ms=options.gate_p99_ms,
-        max_failure_ratio=options.gate_max_failure_ratio,
-        min_rps=options.gate_min_rps,
+        p95_ms=_limit(options.gate_p95_ms),
+        p99_ms=_limit(options.gate_p99_ms),
+        max_failure_ratio=_limit(options.gate_max_failure_ratio),
+        min_rps=_limit(options.gate_min_rps),
     )
     total, groups = gates.observations(environment.stats, config.latency_excludes)
     verdict = gates.evaluate(config, total, groups)
-    console = Console(highlight=False, width=150)
+    console = Console(highlight=False, width=150, record=True)
     shape = environment.shape_class
     stages = stage_table(shape) if isinstance(shape, NamedShape) else None
     if stages is not None:
         console.print(stages)
     gates.print_verdict(verdict, console)
+    # locust wrote its HTML report just before quitting: the verdict goes on top of it.
+    html = getattr(options, "html_file", None)
+    if html and Path(html).is_file():
+        gates.add_to_html_report(Path(html), verdict, console)
     report = options.slo_report or (f"{options.csv_prefix}_slo.json" if options.csv_prefix else None)
     if report:
         extra: dict[str, Any] = {"shape": getattr(options, "shape", None), "host": environment.host}

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -77,6 +78,9 @@ LABELS = {"app": "inkwell", "namespace": "staging", "release": "inkwell", "conta
 
 # A temp dir named so holds what other users must reach (see Stack.scratch_dir); `up` removes the last.
 SCRATCH_PREFIX = "inkwell-staging-"
+# How long `down` lets each component, and then what is left of all of them, take to exit before it
+# kills them: the services drain for INKWELL_DRAIN_SECONDS and finish their requests first.
+STOP_TIMEOUT = 30.0
 
 
 class StackError(LaunchError):
@@ -501,10 +505,69 @@ def up(
     return stack
 
 
-def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
-    """Stops every component of the stack in `state_dir` (logs and data stay); returns their names."""
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid: (session id, state, start time) of every process in /proc, zombies included."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command's name, which is in parentheses and may hold any character.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[3]), fields[0], fields[19])
+    return found
+
+
+def _session(sid: int) -> dict[int, str]:
+    """pid: start time of the processes of session `sid` that have not exited. Each component was
+    started in a session of its own (nginx makes one for its master and workers), so this is the
+    program with everything it started: its workers, and children left running after it has gone."""
+    return {
+        pid: started
+        for pid, (session, state, started) in _processes().items()
+        if session == sid and state not in {"Z", "X"}
+    }
+
+
+def _wait_gone(processes: dict[int, str], timeout: float) -> None:
+    """Returns once none of `processes` (pid: start time) is left, not even as a zombie: the stack's
+    processes are not our children but init's (the `up` that started them has exited), and `ps`
+    lists one until init has collected it, a few seconds on this machine. Kills those still running
+    after `timeout`; raises if one still runs 10 s after that, and returns after the bound when
+    only exited ones remain (nothing can hurry init)."""
+
+    def left() -> dict[int, str]:
+        now = _processes()
+        return {
+            pid: now[pid][1] for pid, started in processes.items() if pid in now and now[pid][2] == started
+        }
+
+    for sig, seconds in ((None, timeout), (signal.SIGKILL, 10.0)):
+        if sig is not None:
+            for pid, state in left().items():
+                if state not in {"Z", "X"}:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+        deadline = time.monotonic() + seconds
+        while (remaining := left()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not remaining:
+            return
+    running = sorted(pid for pid, state in remaining.items() if state not in {"Z", "X"})
+    if running:
+        raise StackError(f"still running after SIGKILL: pids {running}")
+
+
+def down(state_dir: Path = DEFAULT_STATE_DIR, *, timeout: float = STOP_TIMEOUT) -> list[str]:
+    """Stops every component of the stack in `state_dir` (logs and data stay) and returns their names
+    once every process of theirs has exited, workers and children included (those left after
+    `timeout` are killed)."""
     state_dir = state_dir.resolve()
     stopped = []
+    processes: dict[int, str] = {}  # pid: start time, of every process of the stack's components
     if (state_dir / "staging.json").exists():
         stack = Stack.load(state_dir)
         services = sorted(n for n in stack.pids if n.startswith("inkwell-"))
@@ -514,15 +577,30 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
             if pid is None:
                 continue
             marker = _marker(stack, name)
+            # nginx: SIGQUIT finishes the requests in flight; the service drains on SIGTERM.
+            sig = signal.SIGQUIT if name == "nginx" else signal.SIGTERM
+            members = _session(pid)
             if alive(pid, marker):
-                # nginx: SIGQUIT finishes the requests in flight; the service drains on SIGTERM.
-                stop(pid, marker=marker, sig=signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+                processes |= members
+                stop(pid, marker=marker, sig=sig, timeout=timeout)
+                stopped.append(name)
+            elif members and pid not in members:
+                # Its program has gone, processes it started have not. Linux reuses no pid that is
+                # still a session's id, so they are ours (a pid reused by another leader is not).
+                processes |= members
+                for member in members:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(member, sig)
                 stopped.append(name)
         # The replica first: stopped after its primary, it would keep asking for WAL meanwhile.
         for name, datadir in (("replica", _replica_data(stack)), ("postgres", _postgres_data(stack))):
-            if launch.postgres.pid(datadir) is not None:
+            if (postmaster := launch.postgres.pid(datadir)) is not None:
+                # pg_ctl waits for the postmaster to exit, not for init to collect it.
+                if (entry := _processes().get(postmaster)) is not None:
+                    processes[postmaster] = entry[2]
                 launch.postgres.stop(datadir, mode="fast")
                 stopped.append(name)
+        _wait_gone(processes, timeout)
     return stopped
 
 

@@ -31,7 +31,9 @@ up() {
         pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
         cat "$kwok_src/kustomize/stage/$file"; echo "---"
       done
-      cat k8s/kwok/inkwell-stages.yaml
+      cat k8s/kwok/inkwell-stages.yaml; echo "---"
+      # Loopback only: kwokctl would bind etcd (no authentication) and the API server to 0.0.0.0.
+      cat k8s/kwok/kwokctl.yaml
     } > "$stages"
     kwokctl create cluster \
       --name "$NAME" \

@@ -201,10 +201,54 @@ def test_latency_exemplars_reach_prometheus_with_the_trace_ids_the_collector_rec
     assert exemplar_ids & stack.trace_ids
 
 
-def test_the_preview_draws_every_overview_panel_from_prometheus(stack: Stack, tmp_path: Path) -> None:
-    output = tmp_path / "overview.png"
-    drawn = preview.render(stack.prometheus, output, namespace="e2e", release="blog", minutes=2)
+def test_the_preview_draws_every_dashboard_with_data_in_units_a_person_reads(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # No namespace or release given: the Prometheus has one Inkwell release, e2e/blog, and that is it.
+    drawn = {result.board: result for result in preview.render(stack.prometheus, tmp_path, minutes=2)}
+    assert set(drawn) == set(preview.BOARDS)
+    for board in ("overview", "dependencies", "business"):
+        output = drawn[board].path
+        assert output == tmp_path / f"inkwell-{board}.png"
+        assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert output.stat().st_size > 20_000
+    overview = drawn["overview"]
     panels = [p for p in dashboards()["inkwell-overview"]["panels"] if p["type"] != "row"]
-    assert drawn >= len(panels)
-    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert output.stat().st_size > 20_000
+    assert overview.series >= len(panels)
+    assert overview.units["Request rate by route"] == "req/s"
+    assert overview.units["Latency percentiles"] == "ms"
+    assert overview.units["Error ratio by route"] == "%"
+    assert overview.units["Availability"] == "%"
+    # Coloured by the panel's thresholds: the stat is red or green, never the default black.
+    assert overview.colours["Availability"] in {preview.COLOURS["red"], preview.COLOURS["green"]}
+    # No kube-state-metrics here: the Kubernetes dashboard is not drawn blank, and the reason is given.
+    kubernetes = drawn["kubernetes"]
+    assert kubernetes.path is None
+    assert "kube-state-metrics" in kubernetes.reason
+    assert not (tmp_path / "inkwell-kubernetes.png").exists()
+    assert preview.report(list(drawn.values()), None) == 0
+    assert preview.report(list(drawn.values()), ["kubernetes"]) == 1
+
+
+def test_the_preview_says_why_it_draws_nothing_for_a_release_prometheus_does_not_have(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The defect: staging's Prometheus asked for namespace="local" drew a blank picture and exited 2.
+    argv = [
+        "--prometheus",
+        stack.prometheus,
+        "--namespace",
+        "local",
+        "--release",
+        "inkwell",
+        "--minutes",
+        "2",
+    ]
+    assert preview.main([*argv, "--output-dir", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert "no Inkwell release with namespace='local' release='inkwell'" in error
+    assert "--namespace e2e --release blog" in error  # what it does have, as the arguments to give
+    assert list(tmp_path.iterdir()) == []
+    assert preview.main(["--prometheus", stack.prometheus, "--namespace", "e2e", "--release", "blog",
+                         "--minutes", "2", "--output-dir", str(tmp_path)]) == 0  # fmt: skip
+    assert (tmp_path / "inkwell-overview.png").is_file()

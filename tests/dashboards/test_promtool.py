@@ -128,6 +128,13 @@ def test_alert_links_to_a_runbook_in_the_repository(rule: dict[str, Any]) -> Non
     assert f"({name}.md)" in (RUNBOOKS / "README.md").read_text()
 
 
+def test_the_default_runbook_base_is_the_runbooks_shipped_with_the_charts_docs() -> None:
+    # Not a repository of someone else's naming: the link resolves in the source the chart ships from.
+    assert (ROOT / CONFIG.runbook_base_url).resolve() == RUNBOOKS
+    for rule in alert_rules():
+        assert (ROOT / rule["annotations"]["runbook_url"]).is_file()
+
+
 def test_runbooks_name_only_commands_and_options_inkwell_ops_has() -> None:
     cli = get_command(app)
     commands = getattr(cli, "commands", {})

@@ -5,7 +5,10 @@ never-ready pods name an image that does not exist, the Jobs really exit with th
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import os
 import re
 from pathlib import Path
 
@@ -100,3 +103,51 @@ def test_a_job_pod_exits_with_the_code_it_is_marked_with(kube: Kube, code: int, 
         status["state"]["terminated"] for pod in pods for status in pod["status"]["containerStatuses"]
     ]
     assert state["exitCode"] == code
+
+
+def _listening(pids: set[int]) -> dict[int, list[str]]:
+    """The TCP addresses (ip:port) each of `pids` listens on, from /proc/net/tcp{,6} and its fds."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes[target[8:-1]] = pid
+    found: dict[int, list[str]] = {}
+    for table, width in (("tcp", 4), ("tcp6", 16)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            address, port = local.split(":")
+            raw = bytes.fromhex(address)
+            # The kernel prints each 32-bit word in host (little-endian) order.
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, width, 4))
+            ip = ipaddress.ip_address(words)
+            found.setdefault(inodes[inode], []).append(f"{ip}:{int(port, 16)}")
+    return found
+
+
+def test_every_component_of_the_local_cluster_listens_on_loopback_only(kube_cluster: Kube) -> None:
+    if os.environ.get("INKWELL_E2E_KUBECONFIG"):
+        pytest.skip("a cluster named by INKWELL_E2E_KUBECONFIG is not run by this machine's processes")
+    state = str(Path(kube_cluster.kubeconfig).parent)
+    processes: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if any(state in arg.decode(errors="replace") for arg in argv):
+                    processes[int(entry.name)] = Path(argv[0].decode()).name
+    listening = _listening(set(processes))
+    by_program = {processes[pid]: sorted(addresses) for pid, addresses in listening.items()}
+    # etcd holds every Secret and asks no one for credentials; the API server is the cluster.
+    assert {"etcd", "kube-apiserver"} <= set(by_program), by_program
+    exposed = {
+        program: [a for a in addresses if not ipaddress.ip_address(a.rsplit(":", 1)[0]).is_loopback]
+        for program, addresses in by_program.items()
+    }
+    assert {program: a for program, a in exposed.items() if a} == {}, by_program
