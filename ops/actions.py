@@ -13,7 +13,8 @@ from ops import migrate as migration
 from ops import rollout as rollouts
 from ops import slo as slos
 from ops.kube import Cluster
-from ops.model import HpaInfo
+from ops.kube import releases as kube_releases
+from ops.model import DeployedRelease, HpaInfo
 from ops.results import (
     AlreadyAt,
     BadOption,
@@ -254,3 +255,10 @@ def slo(prometheus: str, *, namespace: str, release: str, window: str = "30d") -
         return slos.measure(client, namespace=namespace, release=release, window=window)
     finally:
         client.close()
+
+
+# --- listing ---------------------------------------------------------------------------------------
+
+
+def releases(cluster: Cluster, *, all_namespaces: bool = False) -> list[DeployedRelease]:
+    return kube_releases.deployed(cluster.connection, all_namespaces=all_namespaces)
