@@ -10,14 +10,17 @@ EXTRA = {"kubernetes", "rich", "yaml"}
 
 
 def main() -> None:
+    # The Kubernetes client is imported on first use (ops.lazy), so a missing extra surfaces while a
+    # command runs, not only at import: both are covered.
     try:
         from ops.cli import app
+
+        app(prog_name="inkwell-ops")
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").partition(".")[0]
         if missing not in EXTRA:
             raise
         sys.exit(f"inkwell-ops needs the ops extra (no module named {missing!r}): pip install 'inkwell[ops]'")
-    app(prog_name="inkwell-ops")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from ops import migrate as migration
 from ops import rollout as rollouts
 from ops import slo as slos
 from ops.kube import Cluster, KubeError
+from ops.kube import releases as kube_releases
 from ops.kube.convert import CURRENT_SINCE, OUTCOME, OUTCOME_REASON, ROLLED_BACK_AT
-from ops.model import HpaInfo
+from ops.model import DeployedRelease, HpaInfo
 from ops.results import (
     AlreadyAt,
     BadOption,
@@ -388,3 +389,10 @@ def slo(prometheus: str, *, namespace: str, release: str, window: str = "30d") -
         return slos.measure(client, namespace=namespace, release=release, window=window)
     finally:
         client.close()
+
+
+# --- listing ---------------------------------------------------------------------------------------
+
+
+def releases(cluster: Cluster, *, all_namespaces: bool = False) -> list[DeployedRelease]:
+    return kube_releases.deployed(cluster.connection, all_namespaces=all_namespaces)

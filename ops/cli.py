@@ -1,5 +1,5 @@
 """`inkwell-ops`: the commands an SRE runs against an Inkwell release, with exit codes a script can branch on
-(0 healthy or done, 1 failed, 2 usage or refused, 3 degraded). Each command parses its arguments, calls one
+(0 healthy or done, 1 failed, 2 usage or refused, 3 degraded, 4 unknown). Each command parses its arguments, calls one
 action (ops.actions), shows the result and picks the exit code; what it does lives in the action."""
 
 from __future__ import annotations
@@ -9,24 +9,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ops import actions, troubleshoot, views
+from ops import config as userconfig
 from ops import smoke as smoking
+from ops import views
+from ops import watch as watching
 from ops.exitcodes import Exit
-from ops.kube import Cluster, Connection, KubeError
+from ops.lazy import Lazy
 from ops.output import Format, Output, to_data
 from ops.results import AlreadyAt, BadOption, DryRun, Failed, Refused, Settled
 from ops.slo import PrometheusError
 
+if TYPE_CHECKING:
+    from ops import actions, kube, troubleshoot
+else:
+    # The Kubernetes client takes a second to import: --help, usage errors and smoke never load it (ops.lazy).
+    actions, kube, troubleshoot = Lazy("ops.actions"), Lazy("ops.kube"), Lazy("ops.troubleshoot")
+
 app = typer.Typer(
     name="inkwell-ops",
     help="Operate an Inkwell release on Kubernetes. Exit codes: 0 healthy/succeeded, 1 failed, "
-    "2 usage or refused, 3 degraded.",
+    "2 usage or refused, 3 degraded, 4 unknown (no data).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -39,6 +47,7 @@ class Settings:
     release: str
     output: Format
     impersonate: str | None
+    request_timeout: float | None = userconfig.DEFAULT_REQUEST_TIMEOUT
 
 
 class Session:
@@ -48,18 +57,19 @@ class Session:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.out = Output(settings.output)
-        self._cluster: Cluster | None = None
+        self._cluster: kube.Cluster | None = None
 
     @property
-    def cluster(self) -> Cluster:
+    def cluster(self) -> kube.Cluster:
         if self._cluster is None:
             s = self.settings
-            self._cluster = Cluster(
-                Connection(
+            self._cluster = kube.Cluster(
+                kube.Connection(
                     kubeconfig=s.kubeconfig,
                     context=s.context,
                     namespace=s.namespace,
                     impersonate=s.impersonate,
+                    request_timeout=s.request_timeout,
                 )
             )
         return self._cluster
@@ -85,10 +95,14 @@ def _exit(code: Exit) -> NoReturn:
 
 @contextmanager
 def _errors(session: Session) -> Iterator[None]:
-    """An action that cannot go on says why on stderr and exits 1; one refused as asked exits 2."""
+    """An action that cannot go on says why on stderr and exits 1; one refused as asked exits 2, and so
+    does a missing or unusable kubeconfig (the invocation, not the cluster, is wrong)."""
     try:
         yield
-    except (KubeError, Failed, PrometheusError) as exc:
+    except kube.UnusableKubeconfig as exc:
+        session.out.fail(str(exc))
+        _exit(Exit.USAGE)
+    except (kube.KubeError, Failed, PrometheusError) as exc:
         session.out.fail(str(exc))
         _exit(Exit.FAILED)
     except Refused as exc:
@@ -135,27 +149,106 @@ def main(
         str | None,
         typer.Option("--as", help="Impersonate this user, e.g. system:serviceaccount:inkwell:inkwell-ops."),
     ] = None,
+    request_timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--request-timeout",
+            envvar="INKWELL_OPS_REQUEST_TIMEOUT",
+            help="How long one API request may take, as kubectl's (30s, 1m; 0: no limit). [default: 30s]",
+        ),
+    ] = None,
 ) -> None:
     # stdout is the result (`-o json` is parsed by scripts): httpx's per-request INFO lines must
     # not reach it, even where the embedding program has configured logging.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    session = Session(Settings(kubeconfig, context, namespace, release, output, as_user))
+    settings = Settings(kubeconfig, context, namespace, release, output, as_user)
+    session = Session(_with_file_defaults(ctx, settings, request_timeout))
     ctx.obj = session
     ctx.call_on_close(session.close)
+
+
+def _with_file_defaults(ctx: typer.Context, settings: Settings, request_timeout: str | None) -> Settings:
+    """Flags > env > the config file's table for the kube context in use (ops.config) > built-ins."""
+    try:
+        found = userconfig.load(settings.context or userconfig.current_context(settings.kubeconfig))
+    except userconfig.ConfigError as exc:
+        Output(settings.output).fail(f"config file {exc}")
+        _exit(Exit.USAGE)
+    settings.request_timeout = found.request_timeout
+    if request_timeout is not None:
+        try:
+            settings.request_timeout = userconfig.parse_duration(request_timeout)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--request-timeout") from None
+    if settings.request_timeout is None:
+        settings.request_timeout = userconfig.DEFAULT_REQUEST_TIMEOUT
+    if settings.namespace is None:
+        settings.namespace = found.namespace
+    # typer's own click (typer._click) reports where a value came from; DEFAULT: no flag, no env var.
+    source = ctx.get_parameter_source("release")
+    if found.release and source is not None and source.name == "DEFAULT":
+        settings.release = found.release
+    if found.prometheus:
+        # Click reads a command's default_map after its flag and env var, before its own default.
+        commands = getattr(ctx.command, "commands", {})
+        ctx.default_map = {name: {"prometheus": found.prometheus} for name in commands}
+    return settings
 
 
 # --- reading ---------------------------------------------------------------------------------------
 
 
 @app.command()
-def status(ctx: typer.Context) -> None:
+def status(
+    ctx: typer.Context,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh every --interval seconds until Ctrl-C (exit 0).")
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes with --watch.")] = 2.0,
+) -> None:
     """The release at a glance; exit 3 when anything is degraded."""
     session = _session(ctx)
-    with _errors(session):
+
+    def show() -> bool:
         found = actions.status(session.cluster, release=session.release)
-    result = {"healthy": found.healthy, "problems": found.problems, "state": found.state}
-    session.out.result(result, lambda console: views.status(console, found.state, found.problems))
-    _exit(Exit.OK if found.healthy else Exit.DEGRADED)
+        result = {"healthy": found.healthy, "problems": found.problems, "state": found.state}
+        session.out.result(result, lambda console: views.status(console, found.state, found.problems))
+        return found.healthy
+
+    if watch:
+
+        def refresh() -> None:
+            try:
+                show()
+            except kube.UnusableKubeconfig:
+                raise
+            except kube.KubeError as exc:
+                # A failed refresh is shown and the next one tried, as watch(1) keeps going.
+                session.out.fail(str(exc))
+
+        with _errors(session):
+            watching.every(interval, refresh, session.out)
+        _exit(Exit.OK)
+    with _errors(session):
+        healthy = show()
+    _exit(Exit.OK if healthy else Exit.DEGRADED)
+
+
+@app.command()
+def releases(
+    ctx: typer.Context,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Every namespace, not only -n's.")
+    ] = False,
+) -> None:
+    """The Inkwell releases deployed in the namespace: release, chart, Helm revision, image, replicas."""
+    session = _session(ctx)
+    with _errors(session):
+        found = actions.releases(session.cluster, all_namespaces=all_namespaces)
+    now = datetime.now(UTC)
+    session.out.result(
+        {"releases": found}, lambda c: views.releases(c, found, now, namespaces=all_namespaces)
+    )
 
 
 @app.command()

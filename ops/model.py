@@ -196,3 +196,23 @@ class JobInfo:
     complete: bool
     reason: str = ""
     message: str = ""
+
+
+@dataclass(frozen=True)
+class DeployedRelease:
+    """One Inkwell Deployment, as `releases` lists it: what is deployed where, and by which Helm revision."""
+
+    namespace: str
+    release: str  # app.kubernetes.io/instance, the label every command selects by
+    deployment: str
+    chart: str  # helm.sh/chart: inkwell-<version>
+    app_version: str  # app.kubernetes.io/version
+    helm_release: str | None  # meta.helm.sh/release-name: None when Helm did not install it
+    helm_revision: int | None  # the chart's inkwell.dev/helm-revision annotation
+    images: dict[str, str]  # container name -> image
+    desired: int
+    updated: int
+    ready: int
+    available: int
+    revision: int  # the Deployment's own revision (its ReplicaSets)
+    created: datetime | None

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.diagnose import Finding
-from ops.model import ReleaseState, Revision
+from ops.model import DeployedRelease, ReleaseState, Revision
 from ops.output import age
 from ops.results import MigrationResult
 from ops.slo import SloReport
@@ -208,3 +208,27 @@ def slo(console: Console, r: SloReport) -> None:
     for a in r.alerts:
         alerts.add_row(a.slo, f"{a.long}/{a.short}", f"{a.factor:g}x", a.action, states[a.state])
     console.print(alerts)
+
+
+def releases(console: Console, items: list[DeployedRelease], now: datetime, *, namespaces: bool) -> None:
+    if not items:
+        console.print("No Inkwell releases found.")
+        return
+    columns = ["RELEASE", "DEPLOYMENT", "CHART", "HELM REVISION", "IMAGE", "READY", "UP-TO-DATE", "AGE"]
+    table = _table("", *(["NAMESPACE", *columns] if namespaces else columns))
+    for r in items:
+        helm = "-" if r.helm_revision is None else str(r.helm_revision)
+        if r.helm_release is None:
+            helm = "not Helm"
+        row = [
+            r.release,
+            r.deployment,
+            r.chart,
+            helm,
+            ", ".join(r.images.values()),
+            f"{r.ready}/{r.desired}",
+            str(r.updated),
+            _ago(r.created, now),
+        ]
+        table.add_row(*([r.namespace, *row] if namespaces else row))
+    console.print(table)

@@ -5,12 +5,23 @@ one connection; everything past it deals in ops.model's plain dataclasses and in
 from __future__ import annotations
 
 from ops.kube.connection import Connection
-from ops.kube.errors import KubeError, NotFound
+from ops.kube.errors import KubeError, NotFound, Unreachable, UnusableKubeconfig
 from ops.kube.jobs import Jobs
 from ops.kube.mutations import Mutations
 from ops.kube.reads import INSTANCE, Reads
 
-__all__ = ["INSTANCE", "Cluster", "Connection", "Jobs", "KubeError", "Mutations", "NotFound", "Reads"]
+__all__ = [
+    "INSTANCE",
+    "Cluster",
+    "Connection",
+    "Jobs",
+    "KubeError",
+    "Mutations",
+    "NotFound",
+    "Reads",
+    "Unreachable",
+    "UnusableKubeconfig",
+]
 
 
 class Cluster:

@@ -1,4 +1,6 @@
-"""The adapter's one exception, so callers handle a failed API call without knowing the Kubernetes client."""
+"""The adapter's exceptions, so callers handle a failed API call without knowing the Kubernetes client: a
+KubeError is one line an operator can act on, whether the API server refused the call, could not be
+reached, or the kubeconfig that names it could not be used."""
 
 from __future__ import annotations
 
@@ -18,6 +20,14 @@ class KubeError(Exception):
 
 class NotFound(KubeError):
     pass
+
+
+class Unreachable(KubeError):
+    """No answer from the API server at all: refused, timed out, TLS or DNS failed (exit 1, as kubectl)."""
+
+
+class UnusableKubeconfig(KubeError):
+    """The kubeconfig is missing or cannot be used: the invocation is wrong, not the cluster (exit 2)."""
 
 
 def api_error(exc: ApiException, doing: str) -> KubeError:

@@ -45,6 +45,12 @@ class Reads:
 
     def find_deployment(self, release: str) -> str:
         """The release's Deployment, found by the chart's instance label rather than by its name."""
+        meta = self._find(release).metadata
+        assert meta is not None
+        return str(meta.name)
+
+    def _find(self, release: str) -> client.V1Deployment:
+        """The Deployment itself, from the LIST that found it: no second request for the same object."""
         try:
             items = self.apps.list_namespaced_deployment(
                 self.namespace, label_selector=f"{INSTANCE}={release}"
@@ -61,9 +67,8 @@ class Reads:
         if len(items) > 1:
             names = ", ".join(sorted(d.metadata.name or "" for d in items if d.metadata))
             raise KubeError(f"release {release} has several Deployments ({names}); cannot choose")
-        meta = items[0].metadata
-        assert meta is not None
-        return str(meta.name)
+        deployment: client.V1Deployment = items[0]
+        return deployment
 
     def read_deployment(self, name: str) -> client.V1Deployment:
         """The API object itself, for the adapter's own patches; everyone else reads `deployment`."""
@@ -108,8 +113,9 @@ class Reads:
         return sorted(revisions, key=lambda r: r.revision)
 
     def release_state(self, release: str) -> ReleaseState:
-        name = self.find_deployment(release)
-        deployment = self.read_deployment(name)
+        deployment = self._find(release)
+        assert deployment.metadata is not None
+        name = str(deployment.metadata.name)
         info = convert.deployment(deployment, namespace=self.namespace)
         revisions = self.revisions_of(deployment)
         owners = {r.replicaset for r in revisions}
@@ -136,7 +142,7 @@ class Reads:
         except ApiException as exc:
             raise api_error(exc, "listing the release's objects") from exc
         hpa = self.hpa_for(name)
-        service_infos = [self._service(s.metadata.name or "") for s in services if s.metadata]
+        service_infos = self._services([s.metadata.name or "" for s in services if s.metadata])
         ingress_infos = [convert.ingress(i) for i in ingresses]
         names = {name, *owners, *(p.name for p in pods), *(s.name for s in service_infos)}
         names |= {i.name for i in ingress_infos} | {p.metadata.name or "" for p in pdbs if p.metadata}
@@ -187,22 +193,36 @@ class Reads:
         events = self._warnings({p.name for p in pods}) if warnings and pods else []
         return RolloutPods(revision, pods, events)
 
-    def _service(self, name: str) -> ServiceInfo:
+    def _services(self, names: list[str]) -> list[ServiceInfo]:
+        """Each Service's ready and not-ready endpoints, from one LIST of all their EndpointSlices."""
+        if not names:
+            return []
+        service_name = "kubernetes.io/service-name"
         try:
             slices = self.discovery.list_namespaced_endpoint_slice(
-                self.namespace, label_selector=f"kubernetes.io/service-name={name}"
+                self.namespace, label_selector=f"{service_name} in ({','.join(sorted(names))})"
             ).items
         except ApiException as exc:
-            raise api_error(exc, f"listing the EndpointSlices of Service {name}") from exc
-        ready: set[str] = set()
-        not_ready: set[str] = set()
+            raise api_error(exc, f"listing the EndpointSlices of Services {', '.join(names)}") from exc
+        ready: dict[str, set[str]] = {name: set() for name in names}
+        not_ready: dict[str, set[str]] = {name: set() for name in names}
         for endpoint_slice in slices:
+            service = ((endpoint_slice.metadata and endpoint_slice.metadata.labels) or {}).get(service_name)
+            if service is None or service not in ready:
+                continue
             for endpoint in endpoint_slice.endpoints or []:
                 # One endpoint per pod, however many address families the slices repeat it in.
                 key = endpoint.target_ref.name if endpoint.target_ref else ",".join(endpoint.addresses)
                 is_ready = endpoint.conditions is None or endpoint.conditions.ready is not False
-                (ready if is_ready else not_ready).add(key or "")
-        return ServiceInfo(name=name, ready_endpoints=len(ready), not_ready_endpoints=len(not_ready - ready))
+                (ready if is_ready else not_ready)[service].add(key or "")
+        return [
+            ServiceInfo(
+                name=name,
+                ready_endpoints=len(ready[name]),
+                not_ready_endpoints=len(not_ready[name] - ready[name]),
+            )
+            for name in names
+        ]
 
     def _warnings(self, names: set[str]) -> list[EventInfo]:
         try:

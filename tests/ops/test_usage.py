@@ -59,10 +59,10 @@ def test_usage_errors_exit_2_without_a_cluster(args: list[str]) -> None:
     assert "no usable kubeconfig" not in result.output
 
 
-def test_a_missing_kubeconfig_fails_with_exit_1_and_says_so() -> None:
+def test_a_missing_kubeconfig_fails_with_exit_2_and_says_so() -> None:
     result = CliRunner().invoke(app, ["--kubeconfig", "/nonexistent/kubeconfig", "status"])
-    assert result.exit_code == 1
-    assert "no usable kubeconfig" in result.stderr
+    assert result.exit_code == 2
+    assert "no usable kubeconfig at /nonexistent/kubeconfig" in result.stderr
 
 
 def test_without_the_ops_extra_the_console_script_says_how_to_install_it() -> None:

@@ -1,0 +1,75 @@
+"""Which Inkwell releases are deployed in a namespace (or in all): the chart's Deployments, found by its
+labels in one LIST, with the Helm release and revision read from what Helm and the chart stamp on them, so
+that listing needs no access to Helm's release Secrets."""
+
+from __future__ import annotations
+
+import re
+
+from kubernetes import client
+from kubernetes.client import ApiException
+
+from ops.kube import convert
+from ops.kube.connection import Connection
+from ops.kube.errors import api_error
+from ops.model import DeployedRelease
+
+PART_OF = "app.kubernetes.io/part-of"
+INSTANCE = "app.kubernetes.io/instance"
+VERSION = "app.kubernetes.io/version"
+CHART = "helm.sh/chart"
+HELM_RELEASE = "meta.helm.sh/release-name"  # Helm 3 annotates every object it installs
+HELM_REVISION = "inkwell.dev/helm-revision"  # charts/inkwell/templates/deployment.yaml
+CHART_NAME = "inkwell"
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _release(deployment: client.V1Deployment, namespace: str) -> DeployedRelease:
+    info = convert.deployment(deployment, namespace=namespace)
+    meta = deployment.metadata
+    assert meta is not None
+    labels, annotations = meta.labels or {}, meta.annotations or {}
+    return DeployedRelease(
+        namespace=info.namespace,
+        release=labels.get(INSTANCE, ""),
+        deployment=info.name,
+        chart=labels.get(CHART, ""),
+        app_version=labels.get(VERSION, ""),
+        helm_release=annotations.get(HELM_RELEASE),
+        helm_revision=_int(annotations.get(HELM_REVISION)),
+        images=info.images,
+        desired=info.desired,
+        updated=info.updated,
+        ready=info.ready,
+        available=info.available,
+        revision=info.revision,
+        created=meta.creation_timestamp,
+    )
+
+
+def deployed(connection: Connection, *, all_namespaces: bool = False) -> list[DeployedRelease]:
+    """The chart's Deployments: part-of=inkwell, and a helm.sh/chart label naming this chart (a chart that
+    depends on it may label its own objects part-of=inkwell too)."""
+    selector = f"{PART_OF}={CHART_NAME},{CHART}"
+    where = "all namespaces" if all_namespaces else f"namespace {connection.namespace}"
+    try:
+        if all_namespaces:
+            items = connection.apps.list_deployment_for_all_namespaces(label_selector=selector).items
+        else:
+            items = connection.apps.list_namespaced_deployment(
+                connection.namespace, label_selector=selector
+            ).items
+    except ApiException as exc:
+        raise api_error(exc, f"listing Deployments in {where}") from exc
+    found = [
+        _release(d, connection.namespace)
+        for d in items
+        if d.metadata and re.fullmatch(rf"{CHART_NAME}-\d.*", (d.metadata.labels or {}).get(CHART, ""))
+    ]
+    return sorted(found, key=lambda r: (r.namespace, r.release))
