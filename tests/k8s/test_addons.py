@@ -189,7 +189,8 @@ def _can(kube: Kube, verb: str, resource: str, *, namespace: str | None = None) 
 ALLOWED = [
     ("list", "pods"), ("get", "pods/log"), ("list", "services"), ("list", "events"),
     ("list", "endpointslices.discovery.k8s.io"), ("list", "ingresses.networking.k8s.io"),
-    ("list", "poddisruptionbudgets.policy"), ("list", "replicasets.apps"),
+    ("get", "pods/proxy"),
+    ("list", "poddisruptionbudgets.policy"), ("list", "replicasets.apps"), ("patch", "replicasets.apps"),
     ("get", "deployments.apps"), ("list", "deployments.apps"), ("patch", "deployments.apps"),
     ("patch", "deployments.apps/scale"),
     ("list", "horizontalpodautoscalers.autoscaling"), ("patch", "horizontalpodautoscalers.autoscaling"),
@@ -204,7 +205,7 @@ DENIED = [
     ("create", "pods/eviction"), ("get", "configmaps"), ("patch", "services"), ("patch", "jobs.batch"),
     ("list", "jobs.batch"), ("get", "endpoints"), ("list", "events.events.k8s.io"),
     ("create", "cronjobs.batch"), ("delete", "horizontalpodautoscalers.autoscaling"),
-    ("patch", "replicasets.apps"), ("update", "statefulsets.apps/scale"), ("create", "roles.rbac.authorization.k8s.io"),
+    ("delete", "replicasets.apps"), ("update", "statefulsets.apps/scale"), ("create", "pods/proxy"), ("create", "roles.rbac.authorization.k8s.io"),
     ("create", "rolebindings.rbac.authorization.k8s.io"), ("create", "serviceaccounts/token"),
     ("delete", "namespaces"), ("list", "namespaces"), ("list", "nodes"),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io"),
