@@ -265,30 +265,38 @@ def write_report(path: Path, verdict: Verdict, total: Observation, extra: Mappin
 
 
 def add_to_html_report(path: Path, verdict: Verdict, console: Console) -> None:
-    """Puts the verdict, and the tables `console` recorded (the stages, the gates) as the terminal
-    showed them, at the top of locust's HTML report, above its own charts: the report is what people
-    open first, and it said nothing of the gates. locust's page is an app rendered into its root
-    element, so a section before that element is left alone."""
+    """Puts the verdict on top of the HTML report locust wrote at `path` (see `with_verdict`)."""
+    path.write_text(with_verdict(path.read_text(encoding="utf-8"), verdict, console), encoding="utf-8")
+
+
+def with_verdict(report: str, verdict: Verdict, console: Console, *, so_far: bool = False) -> str:
+    """locust's HTML report with the verdict, and the tables `console` recorded (the stages, the gates)
+    as the terminal showed them, at the top, above its own charts: the report is what people open
+    first, and it said nothing of the gates. `so_far`: the run is still going (the web UI's "Download
+    report" during a run), so the verdict is of what has run until now. locust's page is an app
+    rendered into its root element, so a section before that element is left alone."""
     outcome = "PASS" if verdict.passed else "FAIL"
     colour = "#1a7f37" if verdict.passed else "#cf222e"
     failed = verdict.failed
     summary = (
         f"{len(failed)} of {len(verdict.checks)} gates failed" if failed else f"{len(verdict.checks)} gates"
     )
+    if so_far:
+        summary += "; the run is still going, so this judges the requests made until now"
     tables = console.export_html(
         inline_styles=True,
         code_format='<pre style="font-family:Menlo,Consolas,monospace;font-size:12px;line-height:1.3;'
         'overflow-x:auto">{code}</pre>',
     )
+    title = "SLO verdict so far" if so_far else "SLO verdict"
     section = (
         '<section id="inkwell-slo-verdict" style="font-family:sans-serif;margin:16px;padding:12px 16px;'
         f'border:2px solid {colour};border-radius:6px">'
-        f'<h2 style="margin:0 0 8px;color:{colour}">SLO verdict: {outcome}</h2>'
+        f'<h2 style="margin:0 0 8px;color:{colour}">{title}: {outcome}</h2>'
         f'<p style="margin:0 0 8px">{html.escape(summary)} (loadtests/slo.toml and the --gate-* options)</p>'
         f"{tables}</section>"
     )
-    report = path.read_text(encoding="utf-8")
     head, body, rest = report.partition("<body>")
     if not body:
-        raise ValueError(f"{path} is not locust's HTML report: no <body>")
-    path.write_text(head + body + section + rest, encoding="utf-8")
+        raise ValueError("not locust's HTML report: no <body>")
+    return head + body + section + rest

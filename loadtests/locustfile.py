@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 import os
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
+import flask
 from locust import LoadTestShape, events, task
-from locust.runners import WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from rich.console import Console
 from rich.table import Table
@@ -398,11 +400,9 @@ def write_final_csv(environment: Any, prefix: str) -> None:
         os.replace(partial, path)
 
 
-@events.quitting.add_listener
-def judge(environment: Any, **_kwargs: Any) -> None:
-    """On the master (or a lone locust): the verdict table, the JSON report and the exit code."""
-    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
-        return
+def judge_now(environment: Any, *, quiet: bool = False) -> tuple[gates.Verdict, gates.Observation, Console]:
+    """The gates applied to the stats as they stand, the totals, and a console that recorded the stages
+    and the verdict as the terminal shows them (`quiet`: recorded only, not printed)."""
     options = environment.parsed_options
     config = gates.SloConfig.load(Path(options.slo_file)).overridden(
         p95_ms=_limit(options.gate_p95_ms),
@@ -412,12 +412,42 @@ def judge(environment: Any, **_kwargs: Any) -> None:
     )
     total, groups = gates.observations(environment.stats, config.latency_excludes)
     verdict = gates.evaluate(config, total, groups)
-    console = Console(highlight=False, width=150, record=True)
+    console = Console(highlight=False, width=150, record=True, file=io.StringIO() if quiet else None)
     shape = environment.shape_class
     stages = stage_table(shape) if isinstance(shape, NamedShape) else None
     if stages is not None:
         console.print(stages)
     gates.print_verdict(verdict, console)
+    return verdict, total, console
+
+
+@events.init.add_listener
+def verdict_in_downloaded_reports(environment: Any, **_kwargs: Any) -> None:
+    """The web UI's "Download report" renders the HTML report afresh, without the verdict the quitting
+    hook adds to --html: it gets the verdict of the run until then."""
+    if environment.web_ui is None or environment.parsed_options is None:
+        return
+
+    @environment.web_ui.app.after_request
+    def add_verdict(response: Any) -> Any:
+        if flask.request.path != "/stats/report" or response.status_code != 200:
+            return response
+        verdict, _total, console = judge_now(environment, quiet=True)
+        runner = environment.runner
+        running = runner is not None and runner.state in {STATE_SPAWNING, STATE_RUNNING}
+        page = gates.with_verdict(response.get_data(as_text=True), verdict, console, so_far=running)
+        response.set_data(page)
+        return response
+
+
+@events.quitting.add_listener
+def judge(environment: Any, **_kwargs: Any) -> None:
+    """On the master (or a lone locust): the verdict table, the JSON report and the exit code."""
+    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    options = environment.parsed_options
+    verdict, total, console = judge_now(environment)
+    shape = environment.shape_class
     # locust wrote its HTML report just before quitting: the verdict goes on top of it.
     html = getattr(options, "html_file", None)
     if html and Path(html).is_file():

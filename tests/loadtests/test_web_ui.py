@@ -77,7 +77,10 @@ def test_the_web_ui_takes_the_shape_and_gates_and_the_html_report_has_the_verdic
             state = httpx.get(f"{web}/stats/requests", timeout=5).json()["state"]
             return bool(state == "stopped")
 
+        # "Download report" while the ramp runs: the verdict of the run so far, on top of the page.
+        during = httpx.get(f"{web}/stats/report", params={"download": "1"}, timeout=30).text
         wait_until(stopped, what="the ramp to finish", alive=process, timeout=120)
+        after = httpx.get(f"{web}/stats/report", params={"download": "1"}, timeout=30).text
         process.send_signal(signal.SIGINT)  # locust writes its HTML report, then quits and judges
         process.wait(timeout=60)
     finally:
@@ -100,3 +103,12 @@ def test_the_web_ui_takes_the_shape_and_gates_and_the_html_report_has_the_verdic
     assert "12,345" in section[0]  # the limit the form set, in the gates' table
     assert "Stages of the ramp shape" in section[0]
     assert page.index("inkwell-slo-verdict") < page.index('<div id="root"')  # above locust's charts
+
+    # The web UI's downloads carry it too: "so far" while the run went on, final once it stopped.
+    for downloaded, title in ((during, "SLO verdict so far"), (after, f"SLO verdict: {outcome}")):
+        section = re.search(r'<section id="inkwell-slo-verdict".*?</section>', downloaded, re.S)
+        assert section is not None, downloaded[:500]
+        assert title in section[0]
+        assert "12,345" in section[0]
+        assert downloaded.index("inkwell-slo-verdict") < downloaded.index('<div id="root"')
+    assert "so far" not in after
