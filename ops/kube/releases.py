@@ -11,7 +11,7 @@ from kubernetes.client import ApiException
 
 from ops.kube import convert
 from ops.kube.connection import Connection
-from ops.kube.errors import api_error
+from ops.kube.errors import KubeError, api_error
 from ops.model import DeployedRelease
 
 PART_OF = "app.kubernetes.io/part-of"
@@ -21,6 +21,7 @@ CHART = "helm.sh/chart"
 HELM_RELEASE = "meta.helm.sh/release-name"  # Helm 3 annotates every object it installs
 HELM_REVISION = "inkwell.dev/helm-revision"  # charts/inkwell/templates/deployment.yaml
 CHART_NAME = "inkwell"
+ALL_NAMESPACES_RBAC = "kubectl apply -f k8s/rbac/inkwell-ops-all-namespaces.yaml"
 
 
 def _int(value: str | None) -> int | None:
@@ -66,7 +67,12 @@ def deployed(connection: Connection, *, all_namespaces: bool = False) -> list[De
                 connection.namespace, label_selector=selector
             ).items
     except ApiException as exc:
-        raise api_error(exc, f"listing Deployments in {where}") from exc
+        error = api_error(exc, f"listing Deployments in {where}")
+        if all_namespaces and exc.status == 403:
+            # The CLI's Role is namespaced; -A needs the one cluster-wide right the optional file grants.
+            hint = f"-A needs cluster-wide `list deployments` ({ALL_NAMESPACES_RBAC}); or ask one namespace with -n"
+            raise KubeError(f"{error}; {hint}", status=403) from exc
+        raise error from exc
     found = [
         _release(d, connection.namespace)
         for d in items

@@ -15,6 +15,7 @@ from tests.support.kube import ROOT, Kube
 pytestmark = pytest.mark.slow
 
 RBAC = ROOT / "k8s" / "rbac" / "inkwell-ops.yaml"
+ALL_NAMESPACES = ROOT / "k8s" / "rbac" / "inkwell-ops-all-namespaces.yaml"
 
 
 def in_namespace(namespace: str) -> str:
@@ -118,3 +119,28 @@ def test_outside_its_namespace_the_cli_is_refused_with_exit_1(plain: Ops, accoun
     result = elsewhere("status")
     assert result.exit_code == 1
     assert "forbidden" in result.stderr.lower()
+
+
+def test_releases_in_all_namespaces_is_refused_with_the_way_to_allow_it(kube: Kube, plain: Ops) -> None:
+    """The Role is namespaced, so `releases -A` is refused with the optional ClusterRole's file named;
+    with that file applied (bound to the test's account) it lists the release."""
+    refused = plain("releases", "-A")
+    assert refused.exit_code == 1
+    assert "kubectl apply -f k8s/rbac/inkwell-ops-all-namespaces.yaml" in refused.stderr, refused.stderr
+
+    docs = [doc for doc in yaml.safe_load_all(ALL_NAMESPACES.read_text()) if doc]
+    suffix = f"-{kube.namespace}"  # cluster-wide objects: one pair per test namespace, removed after
+    for doc in docs:
+        doc["metadata"]["name"] += suffix
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] += suffix
+            doc["subjects"][0]["namespace"] = kube.namespace
+    manifest = yaml.safe_dump_all(docs)
+    kube.kubectl("apply", "-f", "-", stdin=manifest)
+    try:
+        code, listed = plain.json("releases", "-A")
+        assert code == 0, listed
+        found = {(r["namespace"], r["release"]) for r in listed["releases"]}
+        assert (kube.namespace, "plain") in found
+    finally:
+        kube.kubectl("delete", "-f", "-", stdin=manifest)
