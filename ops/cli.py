@@ -277,6 +277,17 @@ def history(ctx: typer.Context) -> None:
 # --- changing --------------------------------------------------------------------------------------
 
 Timeout = Annotated[int, typer.Option(min=1, help="Seconds to wait for the rollout.")]
+# The container a command acts on (ops.actions.choose_container), and extra labels for the pods it makes.
+Container = Annotated[
+    str | None,
+    typer.Option(
+        "--container", "-c", help="The pod template's container (default: the only one, or inkwell)."
+    ),
+]
+Labels = Annotated[
+    list[str] | None,
+    typer.Option("--label", "-l", help="Extra label key=value for the new pods (e.g. a sidecar opt-out)."),
+]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show the change, validated by the API server; change nothing.")
 ]
@@ -312,10 +323,8 @@ def _finish(session: Session, result: Settled, details: dict[str, Any]) -> NoRet
 def rollout(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="The new image, e.g. ghcr.io/inkwell/inkwell:0.2.0.")],
-    container: Annotated[str | None, typer.Option("--container", "-c", help="Container to update.")] = None,
-    label: Annotated[
-        list[str] | None, typer.Option("--label", "-l", help="Extra pod label key=value for the new pods.")
-    ] = None,
+    container: Container = None,
+    label: Labels = None,
     dry_run: DryRunOption = False,
     no_rollback: Annotated[
         bool, typer.Option("--no-rollback", help="Leave a failed rollout as it is.")
@@ -428,11 +437,8 @@ def scale(
 @app.command()
 def migrate(
     ctx: typer.Context,
-    label: Annotated[
-        list[str] | None,
-        typer.Option("--label", "-l", help="Extra pod label key=value (e.g. a sidecar opt-out)."),
-    ] = None,
-    container: Annotated[str | None, typer.Option("--container", "-c", help="Container to copy.")] = None,
+    label: Labels = None,
+    container: Container = None,
     timeout: Annotated[int, typer.Option(min=1, help="Seconds the migration may take.")] = 300,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the Job and its pod for inspection.")] = False,
 ) -> None:
@@ -535,7 +541,7 @@ def logs(
     ] = False,
     since: Since = None,
     tail: Annotated[int | None, typer.Option(min=0, help="Only the last N lines of each pod.")] = None,
-    container: Annotated[str | None, typer.Option("--container", "-c", help="Container to read.")] = None,
+    container: Container = None,
 ) -> None:
     """Every pod's log, each line prefixed with its pod; exit 1 when no pod's log could be read."""
     session = _session(ctx)
