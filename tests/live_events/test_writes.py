@@ -86,13 +86,14 @@ async def test_an_edit_is_told_on_the_slug_subscribers_know_and_carries_the_new_
     author = await create_user(client)
     article = await create_article(client, author, title="Before")
     old = article["slug"]
+    await favorite(client, author, old)  # so the editor's own view differs from everyone's
     published.take()
     edited = await client.put(
         f"/api/articles/{old}", json={"article": {"title": "After", "body": "new"}}, headers=author.headers
     )
     assert edited.status_code == 200, edited.text
     after = edited.json()["article"]
-    assert after["slug"] != old
+    assert (after["slug"] != old, after["favorited"], after["favoritesCount"]) == (True, True, 1)
     (event,) = published.take()
     assert (event.topic, event.type) == (live.article_topic(old), live.ARTICLE_UPDATED)
     assert event.data == {"article": anonymous_article(after)}
@@ -222,3 +223,21 @@ async def test_reads_publish_nothing(client: httpx.AsyncClient, published: Recor
         assert (await client.get(path)).status_code == 200
     assert published.take() == []
     assert published.attempts == 1  # the publication's (a registration tells nobody)
+
+
+async def test_an_edit_by_a_follower_of_the_author_tells_everyone_what_anyone_sees(
+    client: httpx.AsyncClient, db: AsyncSession, published: Recording
+) -> None:
+    author = await create_user(client)
+    admin = await create_user(client, role="admin", db=db)
+    article = await create_article(client, author)
+    await follow(client, admin, author.username)
+    published.take()
+    edited = await client.put(
+        f"/api/articles/{article['slug']}", json={"article": {"body": "fixed"}}, headers=admin.headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["article"]["author"]["following"] is True
+    (event,) = published.take()
+    assert event.data == {"article": anonymous_article(edited.json()["article"])}
+    assert event.data["article"]["author"]["following"] is False
