@@ -242,3 +242,16 @@ async def test_events_carry_the_trace_context_of_the_request_that_wrote_them(
     # Without a traceparent the request starts a trace of its own, and its events carry it.
     await create_comment(traced_client, reader, slug)
     assert all(event.trace["traceparent"].split("-")[1] != trace_id for event in published.take())
+
+
+async def test_a_units_events_leave_once_even_were_the_hook_run_twice(
+    live_app: Any, published: Recording
+) -> None:
+    database: Database = live_app.state.database
+    # The same hook registered a second time (a wiring mistake) runs twice on the same unit.
+    database.on_commit(PublishOnCommit(published))
+    async with database.unit_of_work(writable=True) as uow:
+        await _add_tag(uow, f"t{secrets.token_hex(4)}")
+        _deleted(uow, "once")
+    assert published.attempts == 1
+    assert [event.topic for event in published.events] == [live.article_topic("once")]
