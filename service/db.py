@@ -4,8 +4,12 @@ A unit of work owns one session. It knows whether it may write; it records what 
 (the table, and which articles' rows) as the repositories write it, so no service can forget to
 say; and it commits on success, rolls back on error, and runs the hooks registered on the
 `Database` around the commit: `before_commit` inside the transaction (a hook that cannot do its
-part refuses the write), `after_commit` once it is durable (cache invalidation today; live events
-and jobs next). Nothing else commits.
+part refuses the write), `after_commit` once it is durable (cache invalidation, live events; jobs
+next). Nothing else commits.
+
+The live events a unit emits (`emit`) are kept on it and handed over only after the commit
+(`service.live.commit`): a unit that rolls back, and a savepoint that does, take theirs with them.
+Nothing here retries a unit: a client's retry (after a 409) is a new unit with events of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from typing import Any, Protocol, TypeVar
 
 import structlog
+from opentelemetry import propagate
 from sqlalchemy import CompoundSelect, Result, ScalarResult, Select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -34,6 +39,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from service import dialects
 from service.config import Settings
 from service.errors import ConduitError, Conflict, ServiceUnavailable, Unprocessable
+from service.live.events import Event
 from service.observability.metrics import ReplicaTimedAsyncAdaptedQueuePool, TimedAsyncAdaptedQueuePool
 from service.replica import UNKNOWN_LSN, Replica
 
@@ -116,6 +122,7 @@ def _only_reads(statement: Any) -> None:
 
 
 Fallback = Callable[[BaseException], Awaitable[AsyncSession]]
+_TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})
 Outcome = TypeVar("Outcome")
 
 
@@ -175,6 +182,7 @@ class UnitOfWork:
         "changes",
         "commit_lsn",
         "dialect",
+        "events",
         "read",
         "readers",
         "writable",
@@ -198,6 +206,9 @@ class UnitOfWork:
         self.readers: set[int] = set()
         # With a replica: the primary's LSN once this unit committed (0 before, or without one).
         self.commit_lsn = 0
+        # The live events of this unit's writes, in the order they were made: published once it
+        # commits (`service.live.commit.PublishOnCommit`), dropped with it if it rolls back.
+        self.events: list[Event] = []
         self._after_commit: list[Callable[[], object]] = []
 
     def _refuse_if_read_only(self) -> None:
@@ -234,10 +245,29 @@ class UnitOfWork:
             self.changes.add(entity.__table__.name, None)
         await session.flush()
 
-    def savepoint(self) -> AsyncSessionTransaction:
-        """A nested transaction: what fails inside it is undone alone, and the unit goes on."""
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[AsyncSessionTransaction]:
+        """A nested transaction: what fails inside it is undone alone, and the unit goes on; so are
+        the events emitted inside it, which describe writes that never happened."""
         self._refuse_if_read_only()
-        return self._session.begin_nested()
+        emitted = len(self.events)
+        try:
+            async with self._session.begin_nested() as nested:
+                yield nested
+        except BaseException:
+            del self.events[emitted:]
+            raise
+
+    def emit(self, topic: str, type_: str, data: Mapping[str, Any]) -> None:
+        """A live event (`service.live.events`) of a write this unit made, published once the unit
+        commits and never if it rolls back. It carries the W3C trace context current now (the
+        writing request's span), so its deliveries link to the write."""
+        self._refuse_if_read_only()
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        # Only the trace context: baggage is the caller's to send upstream, not to put on the bus.
+        trace = {key: value for key, value in carrier.items() if key in _TRACE_CONTEXT}
+        self.events.append(Event(topic=topic, type=type_, data=data, trace=trace))
 
     def after_commit(self, callback: Callable[[], object]) -> None:
         """Runs `callback` (a function, or a coroutine function) once the unit has committed, and

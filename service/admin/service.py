@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from service.auth.roles import Role
 from service.db import UnitOfWork
 from service.errors import Conflict, Forbidden, NotFound
+from service.live import emit
 from service.models import User
 from service.users import repository as users
 
@@ -43,9 +44,12 @@ async def update_user(
     if values.get("role", Role.admin.value) != Role.admin.value or values.get("is_active") is False:
         await _keep_an_active_admin(uow, admin=admin, user=user)
     if values:
+        deactivated = user.is_active and values.get("is_active") is False
         await users.update_fields(uow, user, values)
         # A deactivated user's next request is refused, and a new role holds, on every replica too.
         uow.readers.add(user.id)
+        if deactivated:  # and their open live sockets are closed
+            emit.user_deactivated(uow, user_id=user.id)
     return user
 
 

@@ -340,19 +340,21 @@ def _add_favorite(dialect: InkwellDialect) -> Any:
     )
 
 
-async def favorite(uow: UnitOfWork, *, user_id: int, slug: str, on: bool) -> None:
+async def favorite(uow: UnitOfWork, *, user_id: int, slug: str, on: bool) -> bool:
     """Favourite (`on`) or unfavourite the article with this slug, if there is one and that
-    changes anything."""
+    changes anything: whether it did."""
     touched = [slug]
     delta = 1 if on else -1
     counted = {"favorited_slug": slug, "delta": delta}
     article = (await uow.write(_COUNT_FAVORITE, counted, articles=touched)).first()
     if article is None:
-        return
+        return False
     params = {"fan_id": user_id, "favorited_id": article.id, "favorited_created_at": article.created_at}
     change = _add_favorite(uow.dialect) if on else _REMOVE_FAVORITE
     if (await uow.write(change, params, articles=touched)).first() is None:
         await uow.write(_UNCOUNT_FAVORITE, {"favorited_id": article.id, "delta": delta}, articles=touched)
+        return False
+    return True
 
 
 _MOST_USED_TAGS = (

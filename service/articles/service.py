@@ -20,6 +20,7 @@ from service.articles.schemas import ArticleFilter
 from service.auth.roles import Role, has_role
 from service.db import UnitOfWork
 from service.errors import Forbidden, NotFound
+from service.live import emit
 from service.models import User
 from service.observability import metrics
 
@@ -83,7 +84,9 @@ async def create(
         if added is not None:
             await repository.set_tags(uow, added.id, data.tag_list, slug=slug, created_at=added.created_at)
             uow.after_commit(metrics.ARTICLES_PUBLISHED.inc)
-            return await get(uow=uow, slug=slug, viewer=author)
+            article = await get(uow=uow, slug=slug, viewer=author)
+            emit.article_published(uow, row=article)
+            return article
     raise RuntimeError("could not find a free slug")  # pragma: no cover - 2**24 suffixes, five tries
 
 
@@ -122,18 +125,25 @@ async def update(
             raise RuntimeError("could not find a free slug")
     if tags is not None:
         await repository.set_tags(uow, found.id, tags, slug=new_slug, created_at=found.created_at)
-    return await get(uow=uow, slug=new_slug, viewer=user)
+    article = await get(uow=uow, slug=new_slug, viewer=user)
+    # On the slug its subscribers know it by; the event carries the new one.
+    emit.article_updated(uow, slug=slug, row=article)
+    return article
 
 
 async def delete(*, uow: UnitOfWork, slug: str, user: User) -> None:
     found = await _editable(uow, slug, user)
     await repository.delete_article(uow, found.id, slug=slug)
+    emit.article_deleted(uow, slug=slug)
 
 
 async def favorite(*, uow: UnitOfWork, slug: str, user: User, on: bool) -> Row[Any]:
     # The change finds the article by its slug itself; reading it back answers 404 when there is none.
-    await repository.favorite(uow, user_id=user.id, slug=slug, on=on)
-    return await get(uow=uow, slug=slug, viewer=user)
+    changed = await repository.favorite(uow, user_id=user.id, slug=slug, on=on)
+    article = await get(uow=uow, slug=slug, viewer=user)
+    if changed:  # favouriting twice changes nothing, and tells nobody anything
+        emit.favorites_changed(uow, row=article, fan=user, on=on)
+    return article
 
 
 async def tags(*, uow: UnitOfWork) -> list[str]:

@@ -11,26 +11,12 @@ from service import wire
 from service.articles.service import ArticlePage
 
 
-def _list_item(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "slug": row.slug,
-        "title": row.title,
-        "description": row.description,
-        "tagList": row.tag_list,
-        "createdAt": wire.timestamp(row.created_at),
-        "updatedAt": wire.timestamp(row.updated_at),
-        "favorited": bool(row.favorited),
-        "favoritesCount": row.favorites_count,
-        "author": wire.author(row),
-    }
-
-
 def article(row: Row[Any]) -> dict[str, Any]:
-    return {"article": {**_list_item(row), "body": row.body}}
+    return {"article": wire.article(row, body=True)}
 
 
 def articles(page: ArticlePage) -> dict[str, Any]:
-    return {"articles": [_list_item(row) for row in page.rows], "articlesCount": page.total}
+    return {"articles": [wire.article(row, body=False) for row in page.rows], "articlesCount": page.total}
 
 
 def tags(names: list[str]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Commenting: anyone signed in may comment; the author or an admin may delete."""
+"""Commenting: anyone signed in may comment; the author or an admin may delete (Conduit has no
+editing of a comment). Both are live events on the article (`service.live.emit`)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,23 @@ from service.auth.roles import Role, has_role
 from service.comments import repository, schemas
 from service.db import UnitOfWork
 from service.errors import Forbidden, NotFound
+from service.live import emit
 from service.models import User
 from service.observability import metrics
 
 _MAX_ID = 2**31 - 1
 
 
-async def _article_id(uow: UnitOfWork, slug: str) -> int:
+async def _article(uow: UnitOfWork, slug: str) -> Row[Any]:
+    """The article's id, author_id and title."""
     found = await articles.find_for_edit(uow, slug)
     if found is None:
         raise NotFound("article")
-    return int(found.id)
+    return found
+
+
+async def _article_id(uow: UnitOfWork, slug: str) -> int:
+    return int((await _article(uow, slug)).id)
 
 
 async def list_for(
@@ -36,13 +43,14 @@ async def list_for(
 
 
 async def add(*, uow: UnitOfWork, slug: str, author: User, data: schemas.NewComment) -> Row[Any]:
-    article_id = await _article_id(uow, slug)
+    article = await _article(uow, slug)
     comment_id = await repository.add_comment(
-        uow, article_id=article_id, slug=slug, author_id=author.id, body=data.body
+        uow, article_id=int(article.id), slug=slug, author_id=author.id, body=data.body
     )
     uow.after_commit(metrics.COMMENTS_CREATED.inc)
     row = await repository.get(uow, comment_id, viewer_id=author.id)
     assert row is not None
+    emit.comment_created(uow, slug=slug, row=row, article=article)
     return row
 
 
@@ -55,3 +63,4 @@ async def delete(*, uow: UnitOfWork, slug: str, comment_id: int, user: User) -> 
     if row.author_id != user.id and not has_role(user, Role.admin):
         raise Forbidden("comment")
     await repository.delete_comment(uow, comment_id, slug=slug)
+    emit.comment_deleted(uow, slug=slug, comment_id=comment_id)

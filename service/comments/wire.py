@@ -10,19 +10,9 @@ from sqlalchemy import Row
 from service import wire
 
 
-def _comment(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "createdAt": wire.timestamp(row.created_at),
-        "updatedAt": wire.timestamp(row.updated_at),
-        "body": row.body,
-        "author": wire.author(row),
-    }
-
-
 def comment(row: Row[Any]) -> dict[str, Any]:
-    return {"comment": _comment(row)}
+    return {"comment": wire.comment(row)}
 
 
 def comments(rows: Sequence[Row[Any]]) -> dict[str, Any]:
-    return {"comments": [_comment(row) for row in rows]}
+    return {"comments": [wire.comment(row) for row in rows]}

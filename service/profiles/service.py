@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from service.db import UnitOfWork
 from service.errors import NotFound, Unprocessable
+from service.live import emit
 from service.models import User
 from service.users import repository as users
 
@@ -37,11 +38,13 @@ async def follow(*, uow: UnitOfWork, username: str, viewer: User) -> ProfileView
     target = await _target(uow, username)
     if target.id == viewer.id:
         raise Unprocessable({"profile": ["cannot follow yourself"]})
-    await users.follow(uow, follower_id=viewer.id, followee_id=target.id)
+    if await users.follow(uow, follower_id=viewer.id, followee_id=target.id):
+        emit.following_changed(uow, follower=viewer, followee_id=target.id, following=True)
     return ProfileView(target, following=True)
 
 
 async def unfollow(*, uow: UnitOfWork, username: str, viewer: User) -> ProfileView:
     target = await _target(uow, username)
-    await users.unfollow(uow, follower_id=viewer.id, followee_id=target.id)
+    if await users.unfollow(uow, follower_id=viewer.id, followee_id=target.id):
+        emit.following_changed(uow, follower=viewer, followee_id=target.id, following=False)
     return ProfileView(target, following=False)

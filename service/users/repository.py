@@ -116,13 +116,21 @@ async def is_following(uow: UnitOfWork, *, follower_id: int, followee_id: int) -
     return (await uow.read.rows(query)).first() is not None
 
 
-async def follow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> None:
-    await uow.write(
-        uow.dialect.insert_or_ignore(Follow).values(follower_id=follower_id, followee_id=followee_id)
+async def follow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> bool:
+    """Whether this added the follow (False: it was there already)."""
+    statement = (
+        uow.dialect.insert_or_ignore(Follow)
+        .values(follower_id=follower_id, followee_id=followee_id)
+        .returning(Follow.follower_id)
     )
+    return (await uow.write(statement)).first() is not None
 
 
-async def unfollow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> None:
-    await uow.write(
-        delete(Follow).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+async def unfollow(uow: UnitOfWork, *, follower_id: int, followee_id: int) -> bool:
+    """Whether this removed the follow (False: there was none)."""
+    statement = (
+        delete(Follow)
+        .where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+        .returning(Follow.follower_id)
     )
+    return (await uow.write(statement)).first() is not None
