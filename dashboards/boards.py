@@ -28,6 +28,7 @@ def overview(config: Config = CONFIG) -> models.Dashboard:
         rows=[
             (f"SLOs over {config.slo_period}", [*availability(config), *latency(config)]),
             ("Requests", requests(config)),
+            ("Live updates", live(config)),
         ],
     )
 
@@ -171,6 +172,81 @@ def requests(config: Config) -> list[Panel]:
                 (q.rate_limit_checks([*q.chosen(config), q.STORE_DOWN], window=RATE), "{{policy}} unchecked"),
             ],
             unit="reqps",
+        ),
+    ]
+
+
+def live(config: Config) -> list[Panel]:
+    """The /api/live WebSockets (docs/live-operations.md): who listens, what flows, how late, why
+    sockets close, and whether each pod hears the bus."""
+    chosen = q.chosen(config)
+    lag = config.live_lag_threshold_seconds * 1000
+    return [
+        graph(
+            "Open live connections",
+            "WebSockets open on /api/live, per pod, stacked: the top is the release's total. A drop to "
+            "zero on one pod with the others flat is a drain or a lost bus on that pod.",
+            [(q.live_connections(chosen, by=["pod"]), "{{pod}}")],
+            unit="short",
+            width=8,
+            stacked=True,
+        ),
+        graph(
+            "Live subscriptions by kind",
+            "Topics subscribed to, summed over pods: article (an open article page) and me (a "
+            "signed-in user's notifications).",
+            [(q.live_subscriptions(chosen), "{{kind}}")],
+            unit="short",
+            width=8,
+        ),
+        graph(
+            "Live events published and delivered",
+            "Events per second published to the bus after their writes commit, and frames per second "
+            "delivered to sockets (one event reaches every socket subscribed to its topic), by type.",
+            [
+                (q.live_published(chosen, window=RATE, by=["type"]), "published {{type}}"),
+                (q.live_delivered(chosen, window=RATE, by=["type"]), "delivered {{type}}"),
+            ],
+            unit="ops",
+            width=8,
+        ),
+        graph(
+            "Live delivery lag",
+            "From a write's commit to its frame leaving the pod, p50 and p99 over every socket. "
+            "Favourite counts wait up to the coalescing second; comments go out within milliseconds. "
+            "The dashed line is InkwellLiveDeliveryLagHigh's threshold.",
+            [
+                (q.milliseconds(q.live_lag_quantile(phi, chosen, window=RATE)), percentile(phi))
+                for phi in (0.5, 0.99)
+            ],
+            unit="ms",
+            steps=[(None, "green"), (lag / 2, "orange"), (lag, "red")],
+        ),
+        graph(
+            "Live disconnects by reason",
+            "Sockets closed per second, by why: client, drain and idle are routine; bus_lost, "
+            "slow_consumer, expired, deactivated, limit, protocol and unauthenticated are the service "
+            "closing them (InkwellLiveMassDisconnects counts those).",
+            [(q.live_disconnects(chosen, window=RATE), "{{reason}}")],
+            unit="ops",
+            stacked=True,
+        ),
+        graph(
+            "Live bus reader up",
+            "1 while a pod's Redis Streams reader is connected; 0 on a pod whose listeners hear nothing "
+            "and whose new sockets are refused (1013). Without Redis (one pod) it stays 0.",
+            [(q.live_bus_up(chosen), "{{pod}}")],
+            unit="short",
+            steps=[(None, "red"), (1.0, "green")],
+            maximum=1,
+        ),
+        graph(
+            "Live publish failures",
+            "Events per second the bus did not take after their writes committed: no listener on any "
+            "pod hears of those writes (InkwellLivePublishFailing).",
+            [(q.live_publish_failures(chosen, window=RATE), "failed")],
+            unit="ops",
+            steps=[(None, "green"), (0.001, "red")],
         ),
     ]
 

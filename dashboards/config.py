@@ -74,6 +74,31 @@ class Config:
     rate_limited_for: str = "15m"
     rate_limited_min_rps: float = 0.1
 
+    # Live updates (/api/live). Delivery lag (commit to frame sent) whose p99 stays above the
+    # threshold while at least the minimum of frames a second flows (a few events an hour say
+    # nothing). Favourite counts are coalesced for up to INKWELL_LIVE_COALESCE_SECONDS (1 s), so a
+    # healthy p99 sits near 1 s; comments go out within milliseconds.
+    live_lag_threshold_seconds: float = 2.5
+    live_lag_window: str = "5m"
+    live_lag_min_rate: float = 0.1
+    live_lag_for: str = "10m"
+    # Closes other than the client's own, a drain's and an idle socket's, as a share of the sockets
+    # open over the window, with at least the minimum count, in every window for `for`: one burst
+    # (a Redis failover the clients reconnect after) is not an alert; closes that keep coming are.
+    live_disconnect_share: float = 0.25
+    live_disconnect_min: int = 20
+    live_disconnect_window: str = "5m"
+    live_disconnect_for: str = "10m"
+    live_normal_disconnects: str = "client|drain|idle"
+    # A pod whose bus reader is down while the release's pods had one up within this (so a release
+    # that runs without Redis, one pod fanning out in process, never alerts).
+    live_bus_memory: str = "1d"
+    live_bus_down_for: str = "3m"
+    # The share of publishes the bus refused (events lost for every listener).
+    live_publish_failure_share: float = 0.01
+    live_publish_window: str = "5m"
+    live_publish_for: str = "5m"
+
     # Where each alert's runbook_url points: <base>/<alert>.md. By default the runbooks that ship
     # with the chart's docs (docs/runbooks/, a path from the top of the source tree), as there is no
     # one place every installation serves them from; the chart's prometheusRule.runbookBaseUrl sets

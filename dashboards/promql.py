@@ -69,6 +69,10 @@ def last_over_time(query: Query, window: str) -> Query:
     return _range("last_over_time", query, window)
 
 
+def max_over_time(query: Query, window: str) -> Query:
+    return _range("max_over_time", query, window)
+
+
 def _aggregate(operator: str, query: Query, by: Sequence[str]) -> Query:
     if not by:
         return Query(f"{operator}({query})", frozenset())

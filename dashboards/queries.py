@@ -18,6 +18,7 @@ from dashboards.promql import (
     increase,
     last_over_time,
     max_by,
+    max_over_time,
     min_by,
     on,
     rate,
@@ -380,6 +381,96 @@ def rate_limits_refusing(config: Config) -> Query:
         f"({share}\n) > {config.rate_limited_share:g}\nand {checked} > {config.rate_limited_min_rps:g}",
         share.labels,
     )
+
+
+# Live updates (/api/live): sockets, what they subscribe to, events through the bus and to sockets.
+def live_connections(matchers: Matchers, *, by: Sequence[str] = ()) -> Query:
+    return total(series.LIVE_CONNECTIONS, matchers, by=by)
+
+
+def live_subscriptions(matchers: Matchers) -> Query:
+    return total(series.LIVE_SUBSCRIPTIONS, matchers, by=["kind"])
+
+
+def live_published(matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return per_second(series.LIVE_EVENTS_PUBLISHED, matchers, window=window, by=by)
+
+
+def live_delivered(matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    """Frames sent to sockets: one event reaches every socket subscribed to its topic."""
+    return per_second(series.LIVE_EVENTS_DELIVERED, matchers, window=window, by=by)
+
+
+def live_lag_quantile(phi: float, matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return quantile(series.LIVE_DELIVERY_LAG, phi, matchers, window=window, by=by)
+
+
+def milliseconds(seconds: Query) -> Query:
+    return Query(f"1000 * {seconds}", seconds.labels)
+
+
+def live_disconnects(matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return per_second(series.LIVE_DISCONNECTS, matchers, window=window, by=[*by, "reason"])
+
+
+def live_bus_up(matchers: Matchers) -> Query:
+    return max_by(series.LIVE_BUS_UP(*matchers), "pod")
+
+
+def live_publish_failures(matchers: Matchers, *, window: str, by: Sequence[str] = ()) -> Query:
+    return per_second(series.LIVE_PUBLISH_FAILURES, matchers, window=window, by=by)
+
+
+def live_lag_high(config: Config) -> Query:
+    """p99 delivery lag over the threshold, while frames flow."""
+    by, window = config.group_by, config.live_lag_window
+    p99 = live_lag_quantile(0.99, service(config), window=window, by=by)
+    flowing = per_second(series.LIVE_DELIVERY_LAG.count, service(config), window=window, by=by)
+    return Query(
+        f"{p99}\n> {config.live_lag_threshold_seconds:g}\nand {flowing} > {config.live_lag_min_rate:g}",
+        p99.labels,
+    )
+
+
+def live_abnormal_disconnects(config: Config) -> Query:
+    """Sockets closed over the window for a reason other than the client's, a drain's or idleness."""
+    closed = series.LIVE_DISCONNECTS(*service(config), f'reason!~"{config.live_normal_disconnects}"')
+    return sum_by(increase(closed, config.live_disconnect_window), *config.group_by)
+
+
+def live_open_over(config: Config) -> Query:
+    """The sockets open over the window: each pod's most, summed (those closed included)."""
+    window = config.live_disconnect_window
+    return sum_by(max_over_time(series.LIVE_CONNECTIONS(*service(config)), window), *config.group_by)
+
+
+def live_mass_disconnects(config: Config) -> Query:
+    closed = live_abnormal_disconnects(config)
+    share = ratio(closed, live_open_over(config))
+    return Query(
+        f"({share}\n) > {config.live_disconnect_share:g}\nand {closed} >= {config.live_disconnect_min}",
+        share.labels,
+    )
+
+
+def live_bus_down(config: Config) -> Query:
+    """Pods whose bus reader is down, in releases where one was up lately (the pod itself or others)."""
+    up = series.LIVE_BUS_UP(*service(config))
+    seen = max_by(max_over_time(up, config.live_bus_memory), *config.group_by)
+    return Query(f"{up} == 0\nand {on(config.group_by, up, seen)}\n{seen} == 1", up.labels)
+
+
+def live_publish_failure_ratio(matchers: Matchers, *, window: str, by: Sequence[str]) -> Query:
+    """The share of publishes the bus refused; a release that never published gets its failures'."""
+    failed = live_publish_failures(matchers, window=window, by=by)
+    published = live_published(matchers, window=window, by=by)
+    attempts = Query(f"({failed} + ({published} or 0 * {failed}))", failed.labels)
+    return ratio(failed, attempts)
+
+
+def live_publish_failing(config: Config) -> Query:
+    share = live_publish_failure_ratio(service(config), window=config.live_publish_window, by=config.group_by)
+    return Query(f"({share}\n) > {config.live_publish_failure_share:g}", share.labels)
 
 
 # What people do.

@@ -225,4 +225,60 @@ def alert_groups(config: Config = CONFIG) -> list[Group]:
             "client, or a limit too low for real traffic.",
         ),
     ]
-    return [{"name": "inkwell.slo.alerts", "rules": slo_alerts}, {"name": "inkwell.alerts", "rules": others}]
+    return [
+        {"name": "inkwell.slo.alerts", "rules": slo_alerts},
+        {"name": "inkwell.alerts", "rules": others + live_alerts(config)},
+    ]
+
+
+def live_alerts(config: Config) -> list[Rule]:
+    """Live updates (/api/live, docs/live-operations.md): late, dropped, cut off from the bus, lost."""
+    where = "{{ $labels.release }} in {{ $labels.namespace }}"
+    return [
+        alert(
+            config,
+            "InkwellLiveDeliveryLagHigh",
+            q.live_lag_high(config),
+            config.live_lag_for,
+            "warning",
+            "Inkwell's live updates reach browsers late.",
+            f"The p99 delivery lag of {where}, from a write's commit to its frame leaving the pod, has "
+            f"been {{{{ $value | humanizeDuration }}}} over the last {config.live_lag_window}, above "
+            f"{config.live_lag_threshold_seconds:g}s, for {config.live_lag_for}: open pages show new "
+            "comments and counts that late.",
+        ),
+        alert(
+            config,
+            "InkwellLiveMassDisconnects",
+            q.live_mass_disconnects(config),
+            config.live_disconnect_for,
+            "warning",
+            "Inkwell keeps closing live update sockets its clients did not close.",
+            f"{where} closed {{{{ $value | humanizePercentage }}}} of its open sockets over the last "
+            f"{config.live_disconnect_window} (reasons other than {config.live_normal_disconnects.replace('|', ', ')}), "
+            f"in every window for {config.live_disconnect_for}: clients reconnect, re-fetch and may "
+            "miss events meanwhile.",
+        ),
+        alert(
+            config,
+            "InkwellLiveBusDown",
+            q.live_bus_down(config),
+            config.live_bus_down_for,
+            "warning",
+            "An Inkwell pod has lost the live updates bus (Redis Streams).",
+            f"{{{{ $labels.pod }}}} ({where}) has had no Redis Streams reader for {config.live_bus_down_for}, "
+            "where the release had one: its sockets are refused with 1013 and its listeners get no "
+            "events; REST is unaffected.",
+        ),
+        alert(
+            config,
+            "InkwellLivePublishFailing",
+            q.live_publish_failing(config),
+            config.live_publish_for,
+            "warning",
+            "Inkwell fails to publish live update events.",
+            f"{where} could not publish {{{{ $value | humanizePercentage }}}} of its events to the bus "
+            f"over the last {config.live_publish_window}, for {config.live_publish_for}: the writes "
+            "committed, but no listener on any pod hears of them.",
+        ),
+    ]

@@ -81,7 +81,7 @@ def test_a_config_change_rolls_the_pods() -> None:
 
 
 def test_the_ingress_routes_only_the_api_and_its_docs() -> None:
-    ingress = one(render(PROD), "Ingress")
+    ingress = one(render(PROD), "Ingress", "-inkwell")
     assert ingress["spec"]["ingressClassName"] == "nginx"
     (rule,) = ingress["spec"]["rules"]
     paths = {p["path"] for p in rule["http"]["paths"]}

@@ -96,7 +96,7 @@ def test_raising_the_hpa_maximum_past_the_budget_fails_even_with_derived_pools()
     assert "125 pods (autoscaling.maxReplicas 100 + a rolling update's surge of 25)" in message
     assert "Even one connection per process does not fit" in message
     # Without the HPA it is the replica count that counts.
-    message = failure(DEV, **{"replicaCount": "80"})
+    message = failure(DEV, **{"replicaCount": "80", "live.enabled": "false"})
     assert "100 pods (replicaCount 80 + a rolling update's surge of 20)" in message
 
 

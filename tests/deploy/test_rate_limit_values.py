@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.budget import DEV, PROD, config, failure
+from tests.deploy.budget import DEV, NO_REDIS, PROD, config, failure
 from tests.support.helm import render
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def test_on_with_redis_at_the_values_rates() -> None:
 
 
 def test_off_by_default_without_redis_or_when_switched_off() -> None:
-    assert limits() == {"INKWELL_RATE_LIMITS_ENABLED": "false"}
+    assert limits(**NO_REDIS) == {"INKWELL_RATE_LIMITS_ENABLED": "false"}
     assert limits(**REDIS, **{"rateLimits.enabled": "false"}) == {"INKWELL_RATE_LIMITS_ENABLED": "false"}
 
 
@@ -48,7 +48,7 @@ def test_on_in_development_without_redis() -> None:
 
 
 def test_asked_for_without_redis_outside_development_the_render_fails() -> None:
-    message = failure(PROD, **{"rateLimits.enabled": "true"})
+    message = failure(PROD, **NO_REDIS, **{"rateLimits.enabled": "true"})
     assert (
         "rateLimits.enabled needs Redis outside development and test (config.environment is production)"
         in message

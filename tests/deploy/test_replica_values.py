@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.budget import DEV, PROD, config, env, failure, pools
+from tests.deploy.budget import DEV, NO_REDIS, PROD, config, env, failure, pools
 from tests.support.helm import CHART, kinds, one, render
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_pools_that_cannot_fit_the_replica_fail_the_render_with_the_numbers() ->
 
 @pytest.mark.parametrize("values", [PROD, STAGING], ids=lambda p: p.name)
 def test_a_replica_without_redis_is_refused_outside_development(values: Path) -> None:
-    message = failure(values, **{"database.replica.enabled": "true"})
+    message = failure(values, **NO_REDIS, **{"database.replica.enabled": "true"})
     assert "database.replica.enabled needs Redis outside development and test" in message
     assert (
         "set redis.enabled and its URL (secret.redisUrl, or the key redis-url of secret.existingSecret)"

@@ -274,7 +274,8 @@ def test_ingress_nginx_generates_request_ids_and_is_monitored_and_highly_availab
     assert controller["metrics"]["enabled"] is True
     assert controller["metrics"]["serviceMonitor"]["enabled"] is True
     assert (
-        controller["ingressClassResource"]["name"] == one(render(PROD), "Ingress")["spec"]["ingressClassName"]
+        controller["ingressClassResource"]["name"]
+        == one(render(PROD), "Ingress", "-inkwell")["spec"]["ingressClassName"]
     )
     assert controller["allowSnippetAnnotations"] is False
 

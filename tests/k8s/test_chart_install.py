@@ -34,6 +34,7 @@ def installed(kube: Kube) -> Iterator[Kube]:
         "create", "secret", "generic", "inkwell-production",
         "--from-literal=secret-key=production-secret-production-secret-0123",
         "--from-literal=database-url=postgresql+asyncpg://inkwell:pw@postgres:5432/inkwell",
+        "--from-literal=redis-url=redis://redis:6379/0",
     )  # fmt: skip
     kube.run(
         "helm", "install", RELEASE, str(CHART), "-n", kube.namespace, "-f", str(PROD),

@@ -282,6 +282,25 @@ service would refuse to start with them.
 {{- end }}
 
 {{/*
+"true" when the pods serve live updates (live.enabled), else "false". Several pods (replicaCount > 1,
+or autoscaling) need Redis for it: each pod fans out only what its own Redis Streams reader sees, and
+without Redis a comment posted through one pod would reach only that pod's sockets. That fails here.
+*/}}
+{{- define "inkwell.live" -}}
+{{- $extra := list }}
+{{- range .Values.extraEnv }}
+{{- $extra = append $extra .name }}
+{{- end }}
+{{- $redis := or .Values.redis.enabled (has "INKWELL_REDIS_URL" $extra) }}
+{{- $several := or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) }}
+{{- if and .Values.live.enabled $several (not $redis) }}
+{{- $pods := ternary (printf "autoscaling up to %d pods" (int .Values.autoscaling.maxReplicas)) (printf "replicaCount %d" (int .Values.replicaCount)) .Values.autoscaling.enabled }}
+{{- fail (printf "live.enabled across several pods (%s) needs Redis: set redis.enabled and its URL (secret.redisUrl, or the key %s of secret.existingSecret), or run one pod, or set live.enabled false. Each pod delivers the events its Redis Streams reader sees; without Redis a comment posted through one pod would reach only that pod's listeners." $pods .Values.secret.keys.redisUrl) }}
+{{- end }}
+{{- ternary "true" "false" .Values.live.enabled }}
+{{- end }}
+
+{{/*
 The Host names the service answers (INKWELL_ALLOWED_HOSTS): the Ingress's host, the Service's names
 inside the cluster, localhost for a port-forward, and config.extraAllowedHosts.
 */}}
