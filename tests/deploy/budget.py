@@ -13,9 +13,9 @@ from tests.support.helm import CHART, helm, one
 
 DEV = CHART / "ci" / "development-values.yaml"
 PROD = CHART / "ci" / "production-values.yaml"
-# The production and staging values run Redis (live updates reach every pod through it); these take it
-# away, and live updates with it, which cannot cross pods without it (inkwell.live).
-NO_REDIS = {"redis.enabled": "false", "live.enabled": "false"}
+# The production and staging values run Redis (live updates reach every pod through it); this takes it
+# away, and with it live updates (live.enabled null: off across several pods without Redis).
+NO_REDIS = {"redis.enabled": "false"}
 MIGRATION = 1  # Alembic on one connection (service/migrations/env.py)
 
 

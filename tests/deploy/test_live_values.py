@@ -73,18 +73,31 @@ def test_switched_off_the_service_is_told_and_nothing_else_is_rendered_for_it() 
     ("values", "sets", "pods"),
     [
         (PROD, {"redis.enabled": "false"}, "autoscaling up to 12 pods"),
-        (DEV, {"replicaCount": "2"}, "replicaCount 2"),
+        (DEV, {"replicaCount": "2"}, "replicaCount 2, workers 1"),
+        (DEV, {"workers": "2"}, "replicaCount 1, workers 2"),
         (DEV, {"autoscaling.enabled": "true"}, "autoscaling up to 10 pods"),
     ],
-    ids=["production-without-redis", "two-pods", "autoscaling"],
+    ids=["production-without-redis", "two-pods", "two-workers", "autoscaling"],
 )
-def test_several_pods_without_redis_are_refused(values: Any, sets: dict[str, str], pods: str) -> None:
-    message = failure(values, **sets)
-    assert f"live.enabled across several pods ({pods}) needs Redis" in message
+def test_several_processes_without_redis_are_refused_when_asked_for(
+    values: Any, sets: dict[str, str], pods: str
+) -> None:
+    message = failure(values, **sets, **{"live.enabled": "true"})
+    assert f"live.enabled across several processes ({pods}) needs Redis" in message
     assert (
         "set redis.enabled and its URL (secret.redisUrl, or the key redis-url of secret.existingSecret)"
         in message
     )
+
+
+def test_by_default_on_with_redis_or_in_one_process_and_off_across_several_without_redis() -> None:
+    assert live_settings(render(PROD))["INKWELL_LIVE_ENABLED"] == "true"  # with its Redis
+    assert live_settings(render(DEV))["INKWELL_LIVE_ENABLED"] == "true"  # one pod of one worker
+    for sets in ({"replicaCount": "2"}, {"workers": "2"}, {"autoscaling.enabled": "true"}):
+        assert live_settings(render(DEV, **sets)) == {"INKWELL_LIVE_ENABLED": "false"}, sets
+    # The chart's own defaults (two pods, no Redis) render, without live updates.
+    required = {"secret.secretKey": "k" * 32, "secret.databaseUrl": "postgresql+asyncpg://x@db/inkwell"}
+    assert live_settings(render(**required)) == {"INKWELL_LIVE_ENABLED": "false"}
 
 
 def test_one_pod_without_redis_or_redis_from_extra_env_or_live_off_renders() -> None:

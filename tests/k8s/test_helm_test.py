@@ -16,8 +16,6 @@ VALUES = (
     "secret.databaseUrl=postgresql+asyncpg://inkwell:inkwell@postgres:5432/inkwell",
     "migrations.enabled=false",
     "image.tag=0.1.0",
-    # The defaults' two pods: live updates across them would need Redis.
-    "live.enabled=false",
 )
 
 

@@ -30,14 +30,7 @@ def test_the_stack_copies_the_charts_current_values() -> None:
 def test_the_stack_runs_the_pools_and_budget_the_chart_derives_for_its_default_two_pods() -> None:
     values = yaml.safe_load((ROOT / "charts" / "inkwell" / "values.yaml").read_text())
     assert values["replicaCount"] == 2  # as the stack runs two service processes
-    # With its Redis, as the stack runs them: two pods of live updates need it (the chart refuses
-    # them without), and Redis does not change the pools.
-    sets = {
-        "secret.secretKey": "k" * 32,
-        "secret.databaseUrl": "postgresql+asyncpg://x@db/inkwell",
-        "redis.enabled": "true",
-        "secret.redisUrl": "redis://redis:6379/0",
-    }
+    sets = {"secret.secretKey": "k" * 32, "secret.databaseUrl": "postgresql+asyncpg://x@db/inkwell"}
     config = one(render(**sets), "ConfigMap", "-inkwell")["data"]
     assert {
         "db_pool_size": int(config["INKWELL_DB_POOL_SIZE"]),

@@ -22,8 +22,6 @@ BASE_VALUES = (
     "secret.databaseUrl=postgresql+asyncpg://inkwell:inkwell@postgres:5432/inkwell",
     "migrations.enabled=false",
     "image.tag=0.1.0",
-    # The simulated pods serve nothing, and several pods of live updates would need Redis.
-    "live.enabled=false",
 )
 NEVER_READY = "podLabels.inkwell\\.dev/simulate=never-ready"
 

@@ -292,12 +292,16 @@ without Redis a comment posted through one pod would reach only that pod's socke
 {{- $extra = append $extra .name }}
 {{- end }}
 {{- $redis := or .Values.redis.enabled (has "INKWELL_REDIS_URL" $extra) }}
-{{- $several := or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) }}
-{{- if and .Values.live.enabled $several (not $redis) }}
-{{- $pods := ternary (printf "autoscaling up to %d pods" (int .Values.autoscaling.maxReplicas)) (printf "replicaCount %d" (int .Values.replicaCount)) .Values.autoscaling.enabled }}
-{{- fail (printf "live.enabled across several pods (%s) needs Redis: set redis.enabled and its URL (secret.redisUrl, or the key %s of secret.existingSecret), or run one pod, or set live.enabled false. Each pod delivers the events its Redis Streams reader sees; without Redis a comment posted through one pod would reach only that pod's listeners." $pods .Values.secret.keys.redisUrl) }}
+{{- $several := or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1) (gt (int .Values.workers) 1) }}
+{{- if and (eq (toString .Values.live.enabled) "true") $several (not $redis) }}
+{{- $pods := ternary (printf "autoscaling up to %d pods" (int .Values.autoscaling.maxReplicas)) (printf "replicaCount %d, workers %d" (int .Values.replicaCount) (int .Values.workers)) .Values.autoscaling.enabled }}
+{{- fail (printf "live.enabled across several processes (%s) needs Redis: set redis.enabled and its URL (secret.redisUrl, or the key %s of secret.existingSecret), or run one pod of one worker, or leave live.enabled null (then off without Redis). Each process delivers the events its Redis Streams reader sees; without Redis a comment posted through one would reach only that process's listeners." $pods .Values.secret.keys.redisUrl) }}
 {{- end }}
+{{- if kindIs "invalid" .Values.live.enabled }}
+{{- ternary "true" "false" (or $redis (not $several)) }}
+{{- else }}
 {{- ternary "true" "false" .Values.live.enabled }}
+{{- end }}
 {{- end }}
 
 {{/*
