@@ -80,6 +80,7 @@ async def live(websocket: WebSocket) -> None:
         await _close(websocket, refused)
         return
     why = CLIENT
+    subscriptions = 0
     try:
         if token is not None:
             answer = await hub.authenticate(connection, token)
@@ -87,6 +88,7 @@ async def live(websocket: WebSocket) -> None:
                 connection.finish(answer)
         why = await _serve(websocket, hub, connection)
     finally:
+        subscriptions = len(connection.topics)
         await hub.release(connection)
         logger.info(
             "live socket closed",
@@ -94,7 +96,7 @@ async def live(websocket: WebSocket) -> None:
             reason=why.label,
             code=why.code,
             user_id=connection.user_id,
-            subscriptions=len(connection.topics),
+            subscriptions=subscriptions,
             client_ip=connection.ip,
         )
     await _close(websocket, why)
