@@ -238,6 +238,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         if settings.cache_enabled and not settings.redis_url:
             # An in-process cache per worker would serve one worker's stale reads after another's write.
             os.environ["INKWELL_CACHE_ENABLED"] = "false"
+        if settings.live_enabled and not settings.redis_url:
+            # Likewise live updates: an in-process bus per worker would not carry one's events to another's sockets.
+            os.environ["INKWELL_LIVE_ENABLED"] = "false"
     config = uvicorn.Config(
         app,
         factory=True,
