@@ -19,6 +19,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from service.live.broker import RedisBroker
 from service.live.events import Event
@@ -102,8 +103,8 @@ def ws_url(server: ServerProcess) -> str:
 
 
 def socket(server: ServerProcess, token: str | None = None, **options: Any) -> Any:
-    protocols = ["inkwell.live.v1", *([f"token.{token}"] if token else [])]
-    return connect(ws_url(server), subprotocols=protocols, open_timeout=WAIT, **options)  # type: ignore[list-item]
+    protocols = [Subprotocol("inkwell.live.v1"), *([Subprotocol(f"token.{token}")] if token else [])]
+    return connect(ws_url(server), subprotocols=protocols, open_timeout=WAIT, **options)
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:

@@ -20,13 +20,16 @@ from tests.live.conftest import (
     closed,
     comment,
     eventually,
+    live_env,
     receive,
     register,
     socket,
     subscribe,
     until,
 )
-from tests.support.server import ServerProcess
+from tests.support.otlp import otlp_http_receiver
+from tests.support.redis import RedisServer
+from tests.support.server import ServerProcess, running_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -186,7 +189,7 @@ async def test_favourite_counts_are_coalesced_to_the_latest(servers: Servers, br
                 for count in range(1, 21)
             ]
         )
-        counts = []
+        counts: list[int] = []
         while not counts or counts[-1] != 20:
             frame = await until(ws, "article.favorites")
             counts.append(frame["article"]["favoritesCount"])
@@ -231,3 +234,44 @@ async def test_connections_per_user_are_limited_across_processes_even_when_concu
     started.set()
     outcomes = sorted(await asyncio.gather(*tasks))
     assert outcomes == ["closed 4429"] * 4 + ["pong"] * 2
+
+
+async def test_bad_messages_close_the_socket_with_4400(servers: Servers) -> None:
+    for message in ("not json", json.dumps({"type": "subscribe", "topics": "article:x"}), "x" * 20_000):
+        async with socket(servers[0]) as ws:
+            await ws.send(message)
+            code, reason = await closed(ws)
+            assert code == 4400
+            assert reason is not None
+            assert reason.startswith("bad message")
+
+
+async def test_a_delivery_is_traced_with_a_link_to_the_write_that_published_it(redis: RedisServer) -> None:
+    trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    with otlp_http_receiver() as receiver:
+        env = live_env(redis, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
+        with running_server(env) as server:
+            author = await register(server)
+            slug = await article(server, author)
+            broker = RedisBroker(redis.url, retain=1000)
+            try:
+                async with socket(server) as ws:
+                    await subscribe(ws, f"article:{slug}")
+                    event = comment(slug, 5)
+                    traced = Event(
+                        event.topic,
+                        event.type,
+                        event.data,
+                        trace={"traceparent": f"00-{trace_id}-{span_id}-01"},
+                    )
+                    await broker.publish([traced])
+                    assert (await receive(ws))["comment"]["id"] == 5
+            finally:
+                await broker.close()
+            spans = await asyncio.to_thread(
+                receiver.wait_for, lambda spans: any(span.name == "live.deliver" for span in spans)
+            )
+    (delivery,) = [span for span in spans if span.name == "live.deliver"]
+    assert delivery.links == [trace_id]
+    assert delivery.trace_id != trace_id  # its own trace: one write fans out to many deliveries
+    assert delivery.attributes["live.recipients"] == 1
