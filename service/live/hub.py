@@ -91,6 +91,19 @@ TOO_MANY = Close(4429, "too many connections", "limit")
 _BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An event as one socket will be sent it."""
+
+    event: Event
+    topic: str
+    text: str
+
+
+def _encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"))
+
+
 @dataclass(eq=False)
 class Connection:
     ip: str
@@ -107,7 +120,7 @@ class Connection:
     expiry: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[Event, str] | dict[str, Any]] = asyncio.Queue(self.queue_size)
+        self.queue: asyncio.Queue[Frame | dict[str, Any]] = asyncio.Queue(self.queue_size)
         self.closed: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
 
     def finish(self, why: Close) -> None:
@@ -118,7 +131,8 @@ class Connection:
     def send(self, frame: dict[str, Any]) -> None:
         self._put(frame)
 
-    def offer(self, event: Event, topic: str) -> None:
+    def offer(self, event: Event, topic: str, text: str | None = None) -> None:
+        """Queues `event` on `topic`; `text` is its frame already encoded (once for every socket)."""
         if self.held is not None:
             self.held.append((event, topic))
             if len(self.held) > self.queue_size:
@@ -128,9 +142,9 @@ class Connection:
         if position <= self.last_id:
             return  # sent already, by the replay it overlapped with
         self.last_id = position
-        self._put((event, topic))
+        self._put(Frame(event, topic, text or _encode(event.frame(topic))))
 
-    def _put(self, item: tuple[Event, str] | dict[str, Any]) -> None:
+    def _put(self, item: Frame | dict[str, Any]) -> None:
         if self.closed.done():
             return
         try:
@@ -138,15 +152,14 @@ class Connection:
         except asyncio.QueueFull:
             self.finish(SLOW_CONSUMER)
 
-    def encode(self, item: tuple[Event, str] | dict[str, Any]) -> str:
+    def encode(self, item: Frame | dict[str, Any]) -> str:
         if isinstance(item, dict):
-            return json.dumps(item, separators=(",", ":"))
-        event, topic = item
-        text = json.dumps(event.frame(topic), separators=(",", ":"))
+            return _encode(item)
+        event = item.event
         LIVE_EVENTS_DELIVERED.labels(event.type).inc()
         if event.committed_at:
             LIVE_DELIVERY_LAG.observe(max(time.time() - event.committed_at, 0.0))
-        return text
+        return item.text
 
 
 class SubscribeError(Exception):
@@ -497,8 +510,13 @@ class Hub:
                 "live.recipients": len(targets),
             },
         ):
+            # Encoded once per topic, not once per socket: a fan-out to 1,000 sockets is one dumps.
+            texts: dict[str, str] = {}
             for connection, topic in targets:
-                connection.offer(event, topic)
+                text = texts.get(topic)
+                if text is None:
+                    text = texts[topic] = _encode(event.frame(topic))
+                connection.offer(event, topic, text)
 
     # The reader and the housekeeping.
     async def _read(self) -> None:
