@@ -20,7 +20,8 @@ from typing import Any
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from service.live.hub import CLIENT, PROTOCOL, Close, Connection, Hub, SubscribeError
+from service.errors import ConduitError
+from service.live.hub import CLIENT, INTERNAL, PROTOCOL, Close, Connection, Hub, SubscribeError
 
 logger = structlog.get_logger("inkwell.live")
 
@@ -159,6 +160,10 @@ async def _receive(websocket: WebSocket, hub: Hub, connection: Connection) -> No
                 return
     except (WebSocketDisconnect, RuntimeError, OSError):
         connection.finish(CLIENT)
+    except Exception:
+        # A bug, not the client's doing: logged, and the socket ends rather than stop listening.
+        logger.exception("live message failed", user_id=connection.user_id)
+        connection.finish(INTERNAL)
 
 
 def _topics(body: dict[str, Any]) -> list[str] | None:
@@ -195,6 +200,8 @@ async def _handle(hub: Hub, connection: Connection, text: str) -> Close | None:
         try:
             await hub.subscribe(connection, topics, since)
         except SubscribeError as exc:
+            connection.send(_error(exc.errors))
+        except ConduitError as exc:  # the database is unavailable: answered as REST answers it
             connection.send(_error(exc.errors))
         return None
     if kind == "ping":

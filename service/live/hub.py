@@ -38,6 +38,7 @@ from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from service.config import Settings
+from service.errors import ConduitError, Unauthorized
 from service.live import limits
 from service.live.broker import Broker, parse_id
 from service.live.directory import Directory
@@ -86,6 +87,8 @@ DEACTIVATED = Close(4403, "user deactivated", "deactivated")
 IDLE = Close(4408, "idle: no subscription", "idle")
 SLOW_CONSUMER = Close(4409, "slow consumer: reconnect and resume", "slow_consumer")
 TOO_MANY = Close(4429, "too many connections", "limit")
+# A message the server failed on (a bug, logged): counted with the messages it could not take.
+INTERNAL = Close(1011, "internal error", "protocol")
 
 # Favourite counts already delivered per topic are forgotten after this many coalesce intervals.
 _BACKOFF_START, _BACKOFF_MAX = 0.2, 5.0
@@ -185,7 +188,7 @@ class Hub:
         # Of the users with a `me` subscription here: whom they follow, and the reverse.
         self.follows: dict[int, set[int]] = {}
         self.followers: defaultdict[int, set[int]] = defaultdict(set)
-        self._loading: dict[int, list[Event]] = {}
+        self._loading: defaultdict[int, list[list[Event]]] = defaultdict(list)
         self._favorites_sent: dict[str, float] = {}
         self._favorites_pending: dict[str, Event] = {}
         self.draining = False
@@ -255,14 +258,14 @@ class Hub:
 
     async def authenticate(self, connection: Connection, token: str) -> Close | dict[str, list[str]] | None:
         """Signs the socket in; a Close ends it, a dict is an error answered on it."""
-        from service.errors import ConduitError
-
         if connection.user_id is not None:
             return {"token": ["is already given"]}
         try:
             user_id, expires = await self.directory.signed_in(token)
-        except ConduitError:
+        except Unauthorized:
             return UNAUTHENTICATED
+        except ConduitError as exc:  # the database is unavailable: say so, as REST would (503)
+            return exc.errors
         key = limits.user_key(user_id)
         try:
             if not await self.slots.acquire(
@@ -309,19 +312,26 @@ class Hub:
                     raise SubscribeError({"article": ["not found"]})
             else:
                 raise SubscribeError({"topics": [f"{topic[:100]!r} is not article:<slug> or me"]})
-        if connection.closed.done():
+        user_id = connection.user_id
+        authors: set[int] | None = None
+        # Whom the user follows, read before anything is added: nothing below waits, so a socket
+        # released meanwhile cannot be left in an index.
+        while ME in new and user_id is not None and user_id not in self.me and authors is None:
+            authors = await self._followed(user_id)
+        if connection.closed.done() or connection not in self.connections:
             return
         if since is not None and new:
             connection.held = []
         for topic in new:
             connection.topics.add(topic)
             if topic == ME:
-                assert connection.user_id is not None
-                if not self.me[connection.user_id]:
-                    self.me[connection.user_id].add(connection)
-                    await self._load_follows(connection.user_id)
-                else:
-                    self.me[connection.user_id].add(connection)
+                assert user_id is not None
+                if user_id not in self.me:
+                    assert authors is not None
+                    self.follows[user_id] = authors
+                    for author in authors:
+                        self.followers[author].add(user_id)
+                self.me[user_id].add(connection)
                 LIVE_SUBSCRIPTIONS.labels("me").inc()
             else:
                 self.articles[topic].add(connection)
@@ -358,20 +368,19 @@ class Hub:
             if not members:
                 del index[key]
 
-    async def _load_follows(self, user_id: int) -> None:
-        # Changes that arrive while the read runs are applied to what it returns, in order.
-        self._loading[user_id] = []
+    async def _followed(self, user_id: int) -> set[int]:
+        """Whom the user follows, with the changes that arrived while the read ran applied, in order."""
+        changes: list[Event] = []
+        self._loading[user_id].append(changes)
         try:
             authors = await self.directory.followed_by(user_id)
         finally:
-            changes = self._loading.pop(user_id)
+            self._loading[user_id].remove(changes)
+            if not self._loading[user_id]:
+                del self._loading[user_id]
         for change in changes:
             self._apply_follow(authors, change)
-        if user_id not in self.me:
-            return  # every `me` subscription went while it loaded
-        self.follows[user_id] = authors
-        for author in authors:
-            self.followers[author].add(user_id)
+        return authors
 
     def _forget_follows(self, user_id: int) -> None:
         for author in self.follows.pop(user_id, set()):
@@ -458,8 +467,8 @@ class Hub:
             )
 
     def _following_changed(self, user_id: int, event: Event) -> None:
-        if user_id in self._loading:
-            self._loading[user_id].append(event)
+        for changes in self._loading.get(user_id, ()):
+            changes.append(event)
         authors = self.follows.get(user_id)
         if authors is None:
             return
@@ -557,9 +566,8 @@ class Hub:
                     connection.finish(IDLE)
             if now - refreshed >= limits.TTL_SECONDS / 3:
                 refreshed = now
-                for connection in list(self.connections):
-                    with contextlib.suppress(LiveUnavailable):
-                        await self.slots.refresh(connection.id, connection.slot_keys)
+                with contextlib.suppress(LiveUnavailable):
+                    await self.slots.refresh([(c.id, c.slot_keys) for c in self.connections if c.slot_keys])
 
     @staticmethod
     def closed(why: Close) -> None:

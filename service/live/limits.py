@@ -58,7 +58,9 @@ class Slots(Protocol):
         """Takes a slot under each key for `connection` if every key has one free; all or none."""
         ...
 
-    async def refresh(self, connection: str, keys: list[str]) -> None: ...
+    async def refresh(self, held: list[tuple[str, list[str]]]) -> None:
+        """Extends the slots of every open connection (its id and keys) by the ttl, at once."""
+        ...
 
     async def release(self, connection: str, keys: list[str]) -> None: ...
 
@@ -78,7 +80,7 @@ class LocalSlots:
             self.held[key].add(connection)
         return True
 
-    async def refresh(self, connection: str, keys: list[str]) -> None:
+    async def refresh(self, held: list[tuple[str, list[str]]]) -> None:
         return None
 
     async def release(self, connection: str, keys: list[str]) -> None:
@@ -113,12 +115,18 @@ class RedisSlots:
             raise LiveUnavailable(str(exc) or type(exc).__name__) from exc
         return bool(taken)
 
-    async def refresh(self, connection: str, keys: list[str]) -> None:
+    async def refresh(self, held: list[tuple[str, list[str]]]) -> None:
         from redis.exceptions import RedisError
 
+        if not held:
+            return
         try:
-            async with responsive_timeout(self.timeout):
-                await self._refresh(keys=keys, args=[connection, self.ttl_ms])
+            # One round trip for the process's sockets, however many.
+            async with responsive_timeout(self.timeout * 4):
+                pipeline = self.redis.pipeline(transaction=False)
+                for connection, keys in held:
+                    await self._refresh(keys=keys, args=[connection, self.ttl_ms], client=pipeline)
+                await pipeline.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             raise LiveUnavailable(str(exc) or type(exc).__name__) from exc
 

@@ -22,6 +22,7 @@ _CLOSES = (
     (hub.IDLE, "no subscription for INKWELL_LIVE_IDLE_SECONDS"),
     (hub.SLOW_CONSUMER, "the socket did not read its events fast enough: reconnect with `since`"),
     (hub.TOO_MANY, "the user or the client IP holds as many sockets as it may"),
+    (hub.INTERNAL, "the server failed on a message (a bug, logged): reconnect with `since`"),
 )
 
 _BODY = f"""<!doctype html>
