@@ -254,6 +254,10 @@ class Hub:
         connection.slot_keys.append(key)
         self.connections.add(connection)
         LIVE_CONNECTIONS.inc()
+        # A drain or a lost bus while the slot was taken: this socket is closed as the others were.
+        refused = self.refusal()
+        if refused is not None:
+            connection.finish(refused)
         return None
 
     async def authenticate(self, connection: Connection, token: str) -> Close | dict[str, list[str]] | None:
