@@ -117,6 +117,21 @@ class Settings(BaseSettings):
     worker_start_timeout_seconds: float = Field(60.0, gt=0)
     worker_healthcheck_seconds: float = Field(10.0, gt=0)
 
+    # Live updates over WebSockets (service.live, docs/live.md): GET /api/live, off when false; the
+    # events each socket may have waiting before it is closed as a slow consumer; at most one
+    # favourite count per article per coalesce interval; events the bus keeps for replay; topics per
+    # socket; open sockets per user and per client IP (across pods, in Redis); ping interval (uvicorn
+    # closes a socket whose pong is that late); a socket with no subscription for idle_seconds closes.
+    live_enabled: bool = True
+    live_queue_events: int = Field(256, ge=1)
+    live_coalesce_seconds: float = Field(1.0, ge=0)
+    live_replay_events: int = Field(10_000, ge=1)
+    live_max_topics: int = Field(100, ge=1)
+    live_max_connections_per_user: int = Field(8, ge=1)
+    live_max_connections_per_ip: int = Field(64, ge=1)
+    live_heartbeat_seconds: float = Field(20.0, gt=0)
+    live_idle_seconds: float = Field(300.0, gt=0)
+
     @field_validator("cors_origins", "trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

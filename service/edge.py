@@ -117,14 +117,22 @@ class TrustedHosts:
     itself is called here, outside it, and only the refusal is ours. Starlette's redirect of `x` to an
     allowed `www.x` is off: an API client would follow it with a GET, or lose its body."""
 
-    def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, allowed_hosts: Sequence[str], origins: Sequence[str] = ("*",)
+    ) -> None:
         self.app = app
         self.check = TrustedHostMiddleware(
             _mark_trusted, allowed_hosts=list(allowed_hosts), www_redirect=False
         )
         self.allow_any = self.check.allow_any
+        # WebSockets (/api/live) are not covered by CORS: a browser opens one from any page, so the
+        # Origin it sends is checked here against INKWELL_CORS_ORIGINS ("*": any).
+        self.origins = None if "*" in origins else frozenset(origin.encode() for origin in origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if self.allow_any or scope["type"] != "http" or scope["path"] in HOST_EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
@@ -133,3 +141,20 @@ class TrustedHosts:
             await self.app(scope, receive, send)
             return
         await error_response(400, {"host": ["is not allowed"]})(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket from a Host not allowed, or from a browser page of an Origin not allowed, is
+        refused before it is accepted (the client sees 403)."""
+        trusted = True
+        if not self.allow_any:
+            # Starlette's check as it runs for HTTP, on a copy: its refusal is an HTTP response.
+            as_http = {**scope, "type": "http"}
+            await self.check(as_http, receive, _discard)
+            trusted = bool(as_http.get(_PASSED))
+        origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
+        if self.origins is not None and origin is not None and origin not in self.origins:
+            trusted = False
+        if trusted:
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "websocket.close", "code": 1008, "reason": ""})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 
 from fastapi import APIRouter, Request
@@ -14,9 +15,21 @@ router = APIRouter(tags=["Health"], include_in_schema=False)
 _draining = threading.Event()
 
 
+_on_drain: list[Callable[[], None]] = []
+
+
 def start_draining() -> None:
-    """Called on SIGTERM: from now on this process reports not ready."""
+    """Called on SIGTERM: from now on this process reports not ready, and what watches it is told
+    (from the signal handler: a callback must only hand the work to its loop, thread-safely)."""
     _draining.set()
+    for callback in list(_on_drain):
+        callback()
+
+
+def on_drain(callback: Callable[[], None]) -> Callable[[], None]:
+    """Calls `callback` when the process starts draining; returns what stops it being called."""
+    _on_drain.append(callback)
+    return lambda: _on_drain.remove(callback) if callback in _on_drain else None
 
 
 def is_draining() -> bool:

@@ -17,6 +17,7 @@ from service.comments.endpoints import router as comments_router
 from service.config import Settings, get_settings
 from service.db import Database, create_engine
 from service.health import router as health_router
+from service.live import wiring as live_wiring
 from service.middleware import is_expected_failure
 from service.observability.metrics import metrics_endpoint
 from service.profiles.endpoints import router as profiles_router
@@ -36,6 +37,9 @@ The [RealWorld Conduit](https://realworld-docs.netlify.app/) API, plus roles and
 **Try it:** register with `POST /api/users`, then press **Authorize** and log in with your email
 and password (OAuth2 password flow). Conduit clients send `Authorization: Token <jwt>`;
 `Bearer <jwt>` works too. Every error is `{"errors": {"<field>": ["<message>"]}}`.
+
+**Live updates:** a WebSocket at `GET /api/live` sends an article's new comments and favourite
+counts, and the signed-in user's notifications, as they commit: see [its protocol](/docs/live).
 """
 
 
@@ -53,10 +57,17 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         # And with a replica, records the position each user's next reads must see.
         database.on_commit(RecordWrites(database.replica.writes))
 
+    # Live updates (service.live): the hub is the Publisher that units of work hand their events to.
+    live = live_wiring.create_hub(settings, database) if settings.live_enabled else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         database.start()
+        if live is not None:
+            await live_wiring.start(live)
         yield
+        if live is not None:
+            await live_wiring.stop(live)
         await database.close()
         await cache.close()
         if limiter is not None:
@@ -83,6 +94,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.state.database = database
     app.state.cache = cache
     app.state.limiter = limiter
+    app.state.live = live
 
     install_error_handlers(app)
     # Any request body can exceed the limit, and any request a rate limit: every operation documents both.
@@ -91,6 +103,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
+    if live is not None:
+        live_wiring.install(app, settings)
     if settings.metrics_enabled and not settings.metrics_port:
         # With a metrics port, `inkwell serve` serves them there and the public port never does.
         app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

@@ -42,7 +42,7 @@ def layers(
             pages_policy=docs.pages_policy(),
         ),
         # A Host not allowed is refused before anything else works for it; its 400 has the headers.
-        Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts),
+        Middleware(TrustedHosts, allowed_hosts=settings.allowed_hosts, origins=settings.cors_origins),
         # Every response a browser reads carries its CORS headers, errors included.
         Middleware(
             CORSMiddleware,

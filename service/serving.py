@@ -238,6 +238,9 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         if settings.cache_enabled and not settings.redis_url:
             # An in-process cache per worker would serve one worker's stale reads after another's write.
             os.environ["INKWELL_CACHE_ENABLED"] = "false"
+        if settings.live_enabled and not settings.redis_url:
+            # Likewise live updates: an in-process bus per worker would not carry one's events to another's sockets.
+            os.environ["INKWELL_LIVE_ENABLED"] = "false"
     config = uvicorn.Config(
         app,
         factory=True,
@@ -260,6 +263,14 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, reload: boo
         timeout_worker_healthcheck=int(settings.worker_healthcheck_seconds) or 1,
         log_level=settings.log_level.lower(),
         server_header=False,  # no `server: uvicorn`: what runs here is nobody else's business
+        # Live sockets (service.live): pings keep them open through the ingress's read timeout and
+        # close those whose pong is a heartbeat late; client messages are small; no permessage-deflate:
+        # its zlib state cost 40 KiB per socket (1,000 sockets: 90 -> 50 KiB each) and a fan-out
+        # compresses the same frame once per socket (docs/live.md).
+        ws_ping_interval=settings.live_heartbeat_seconds,
+        ws_ping_timeout=settings.live_heartbeat_seconds,
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
     )
     if settings.metrics_enabled and settings.metrics_port and not reload:
         from service import metrics_server  # only where it is used: the supervisor imports little

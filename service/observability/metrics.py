@@ -159,6 +159,42 @@ PASSWORD_HASH_WAITS = Counter(
 PASSWORD_HASH_REFUSALS = Counter(
     "inkwell_password_hash_refusals_total", "Password hashes refused with 503 after waiting their time"
 )
+# Live updates (service.live, docs/live.md): sockets and subscriptions held by live processes, events
+# through the bus, and why sockets were closed.
+LIVE_DISCONNECT_REASONS = (
+    "client", "drain", "bus_lost", "slow_consumer", "expired", "deactivated", "idle", "limit",
+    "protocol", "unauthenticated",
+)  # fmt: skip
+LIVE_CONNECTIONS = Gauge(
+    "inkwell_live_connections", "Open live-update WebSockets", multiprocess_mode="livesum"
+)
+LIVE_SUBSCRIPTIONS = Gauge(
+    "inkwell_live_subscriptions",
+    "Live subscriptions by topic kind (article, me)",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
+LIVE_EVENTS_PUBLISHED = Counter("inkwell_live_events_published_total", "Live events put on the bus", ["type"])
+LIVE_PUBLISH_FAILURES = Counter(
+    "inkwell_live_publish_failures_total", "Units of work whose live events the bus did not take"
+)
+LIVE_EVENTS_DELIVERED = Counter(
+    "inkwell_live_events_delivered_total", "Live event frames sent to clients", ["type"]
+)
+LIVE_DELIVERY_LAG = Histogram(
+    "inkwell_live_delivery_lag_seconds",
+    "From the write's commit to its event's frame sent to a client",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+LIVE_DISCONNECTS = Counter(
+    "inkwell_live_disconnects_total", "Live-update WebSockets closed, by reason", ["reason"]
+)
+# Per process: the worst live process's view, so one worker whose reader is down shows.
+LIVE_BUS_UP = Gauge(
+    "inkwell_live_bus_up",
+    "1 while this process's reader of the live bus is connected",
+    multiprocess_mode="livemin",
+)
 BUILD_INFO = Gauge(
     "inkwell_build_info",
     "Always 1; the labels say what is running",
@@ -177,6 +213,10 @@ for _scope in ("articles", "comments"):
         CACHE_LOOKUPS.labels(_scope, _result)
 for _operation in ("get", "put", "invalidate"):
     CACHE_ERRORS.labels(_operation)
+for _kind in ("article", "me"):
+    LIVE_SUBSCRIPTIONS.labels(_kind)
+for _reason in LIVE_DISCONNECT_REASONS:
+    LIVE_DISCONNECTS.labels(_reason)
 for _policy in RATE_LIMIT_POLICIES:
     for _result in RATE_LIMIT_RESULTS:
         RATE_LIMIT_CHECKS.labels(_policy, _result)

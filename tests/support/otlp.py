@@ -52,6 +52,8 @@ class ReceivedSpan:
     attributes: dict[str, Any]
     resource: dict[str, Any]
     status_code: int
+    # The trace ids of the spans it links to (a live delivery links to the write that published it).
+    links: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Receiver:
                                 attributes=_attributes(span.attributes),
                                 resource=resource,
                                 status_code=span.status.code,
+                                links=[link.trace_id.hex() for link in span.links],
                             )
                         )
         return found
