@@ -40,6 +40,43 @@ def _owned_by(obj: Json, *, uid: str | None = None, names: set[str] | None = Non
     return any(ref.get("name") in (names or set()) for ref in refs)
 
 
+def _hpa_of(hpas: list[Json], deployment: str) -> HpaInfo | None:
+    """The HorizontalPodAutoscaler whose scale target is the Deployment, whatever its labels."""
+    for hpa in hpas:
+        target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        if target.get("kind") == "Deployment" and target.get("name") == deployment:
+            return convert.hpa(hpa)
+    return None
+
+
+def _recent_warnings(events: list[Json], names: set[str]) -> list[EventInfo]:
+    now = datetime.now(UTC)
+    found = []
+    for event in events:
+        obj = event.get("involvedObject") or {}
+        if obj.get("name") not in names:
+            continue
+        seen = (
+            convert.time(event.get("lastTimestamp"))
+            or convert.time(event.get("eventTime"))
+            or convert.time(convert.metadata(event).get("creationTimestamp"))
+        )
+        if seen is not None and (now - seen).total_seconds() > RECENT_EVENTS_SECONDS:
+            continue
+        found.append(
+            EventInfo(
+                type=event.get("type") or "Warning",
+                reason=event.get("reason") or "",
+                kind=obj.get("kind") or "",
+                name=obj.get("name") or "",
+                message=(event.get("message") or "").strip(),
+                count=event.get("count") or 1,
+                last_seen=seen,
+            )
+        )
+    return sorted(found, key=lambda e: e.last_seen or now)[-20:]
+
+
 class Reads:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -115,24 +152,28 @@ class Reads:
         return sorted(revisions, key=lambda r: r.revision)
 
     def release_state(self, release: str) -> ReleaseState:
-        deployment = self._find(release)
-        name = convert.name_of(deployment)
-        info = convert.deployment(deployment, namespace=self.namespace)
+        # One LIST after another: sending the independent ones at once from a thread pool over the shared
+        # urllib3 pool was no faster on the test cluster (21 ms sequential against 24 ms concurrent, median
+        # of 40 interleaved release_state calls, and 1.42 s against 1.43 s for a fresh `status`, load 3.7):
+        # the API server answers each in a millisecond or two, and the JSON is read under the GIL anyway.
         by_release = f"{INSTANCE}={release}"
-        revisions = self.revisions_of(deployment)
-        owners = {r.replicaset for r in revisions}
-        pods = [
-            convert.pod(p)
-            for p in self._list("pods", "listing pods", label_selector=selector(info.selector))
-            # Only the Deployment's pods: a migration Job's pods may carry the same labels.
-            if _owned_by(p, names=owners)
-        ]
         doing = "listing the release's objects"
+        deployment = self._find(release)
+        info = convert.deployment(deployment, namespace=self.namespace)
+        replicasets = self.replicasets(deployment)
+        all_pods = self._list("pods", "listing pods", label_selector=selector(info.selector))
         pdbs = self._list("poddisruptionbudgets", doing, label_selector=by_release)
         services = self._list("services", doing, label_selector=by_release)
         ingresses = self._list("ingresses", doing, label_selector=by_release)
-        hpa = self.hpa_for(name)
+        hpas = self._list("horizontalpodautoscalers", "listing HorizontalPodAutoscalers")
         service_infos = self._services([convert.name_of(s) for s in services])
+        events = self._list("events", "listing events", field_selector="type=Warning")
+        name = convert.name_of(deployment)
+        revisions = self.revisions_of(deployment, replicasets)
+        owners = {r.replicaset for r in revisions}
+        # Only the Deployment's pods: a migration Job's pods may carry the same labels.
+        pods = [convert.pod(p) for p in all_pods if _owned_by(p, names=owners)]
+        hpa = _hpa_of(hpas, name)
         ingress_infos = [convert.ingress(i) for i in ingresses]
         names = {name, *owners, *(p.name for p in pods), *(s.name for s in service_infos)}
         names |= {i.name for i in ingress_infos} | {convert.name_of(p) for p in pdbs}
@@ -148,7 +189,7 @@ class Reads:
             pdbs=[convert.pdb(p) for p in pdbs if p.get("status")],
             services=service_infos,
             ingresses=ingress_infos,
-            warnings=self._warnings(names),
+            warnings=_recent_warnings(events, names),
             observed_at=datetime.now(UTC),
         )
 
@@ -209,40 +250,11 @@ class Reads:
         ]
 
     def _warnings(self, names: set[str]) -> list[EventInfo]:
-        events = self._list("events", "listing events", field_selector="type=Warning")
-        now = datetime.now(UTC)
-        found = []
-        for event in events:
-            obj = event.get("involvedObject") or {}
-            if obj.get("name") not in names:
-                continue
-            seen = (
-                convert.time(event.get("lastTimestamp"))
-                or convert.time(event.get("eventTime"))
-                or convert.time(convert.metadata(event).get("creationTimestamp"))
-            )
-            if seen is not None and (now - seen).total_seconds() > RECENT_EVENTS_SECONDS:
-                continue
-            found.append(
-                EventInfo(
-                    type=event.get("type") or "Warning",
-                    reason=event.get("reason") or "",
-                    kind=obj.get("kind") or "",
-                    name=obj.get("name") or "",
-                    message=(event.get("message") or "").strip(),
-                    count=event.get("count") or 1,
-                    last_seen=seen,
-                )
-            )
-        return sorted(found, key=lambda e: e.last_seen or now)[-20:]
+        return _recent_warnings(self._list("events", "listing events", field_selector="type=Warning"), names)
 
     def hpa_for(self, deployment: str) -> HpaInfo | None:
         """The HorizontalPodAutoscaler whose scale target is the Deployment, whatever its labels."""
-        for hpa in self._list("horizontalpodautoscalers", "listing HorizontalPodAutoscalers"):
-            target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-            if target.get("kind") == "Deployment" and target.get("name") == deployment:
-                return convert.hpa(hpa)
-        return None
+        return _hpa_of(self._list("horizontalpodautoscalers", "listing HorizontalPodAutoscalers"), deployment)
 
     def _hpa_named(self, name: str) -> Json:
         """A list by name, as hpa_for lists, so the Role needs no `get`."""
