@@ -263,7 +263,7 @@ def test_status_loads_no_generated_api_class_or_model(installed: Kube) -> None:
     """The client's generated API classes and pydantic models take about a second to build (CoreV1Api alone
     builds some 375 models): ops.kube sends each request through the client's ApiClient and reads the JSON
     itself. A fresh interpreter, so what other tests imported does not count."""
-    argv = ["--kubeconfig", installed.kubeconfig, "-n", installed.namespace, "-r", "blue", "-o", "json", "status"]
+    argv = ["--kubeconfig", installed.kubeconfig, "-n", installed.namespace, "-r", "blue", "-o", "json", "status"]  # fmt: skip
     script = (
         "import json, sys\n"
         "from typer.testing import CliRunner\n"
