@@ -26,7 +26,7 @@ from ops.slo import PrometheusError
 if TYPE_CHECKING:
     from ops import actions, kube, troubleshoot
 else:
-    # The Kubernetes client takes a second to import: --help, usage errors and smoke never load it (ops.lazy).
+    # The Kubernetes client takes 0.3 s to import: --help, usage errors and smoke never load it (ops.lazy).
     actions, kube, troubleshoot = Lazy("ops.actions"), Lazy("ops.kube"), Lazy("ops.troubleshoot")
 
 app = typer.Typer(

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    # Imported when Prometheus is asked: every command loads this module (PrometheusError, the report
+    # ops.views shows), and httpx takes a fifth of a second to import.
+    import httpx
 
 # The SLOs and alert windows of dashboards/config.py; the CLI ships without the dashboards package.
 AVAILABILITY_TARGET = 0.999
@@ -107,12 +111,16 @@ class SloReport:
 
 class Prometheus:
     def __init__(self, url: str, *, timeout: float = 30) -> None:
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        import httpx
+
+        self.http: httpx.Client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
 
     def close(self) -> None:
         self.http.close()
 
     def scalar(self, expr: str) -> float | None:
+        import httpx
+
         try:
             response = self.http.get("/api/v1/query", params={"query": expr})
         except httpx.HTTPError as exc:

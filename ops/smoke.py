@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    # Imported where a request is made: every other command loads this module (its report is shown by
+    # ops.views), and httpx takes a fifth of a second to import.
+    import httpx
 
 INTERNAL = ("/metrics", "/healthz", "/readyz")
 
@@ -67,6 +70,8 @@ def resolve_internal(http: httpx.Client, internal: Internal) -> Internal:
     """`auto` decided by asking the URL for /readyz: the service itself serves it, an ingress does not."""
     if internal is not Internal.auto:
         return internal
+    import httpx
+
     try:
         answer = http.get("/readyz")
     except httpx.HTTPError:
@@ -94,6 +99,8 @@ class _Journey:
         headers = {"Authorization": f"Token {self.token}"} if self.token else {}
         started = time.perf_counter()
         wanted = "/".join(str(s) for s in sorted(expected))
+        import httpx
+
         try:
             response = self.http.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -132,6 +139,8 @@ def run(
     timeout: float = 10.0,
     verify: bool = True,
 ) -> SmokeReport:
+    import httpx
+
     headers = {"User-Agent": "inkwell-ops smoke"} | ({"Host": host} if host else {})
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers, verify=verify) as http:
         mode = resolve_internal(http, internal)

@@ -1,12 +1,11 @@
-"""The Kubernetes client's objects turned into the plain dataclasses of ops.model, in one place, so the
-clients beside it deal only in calls and nothing past the adapter sees an API object."""
+"""The API server's JSON (camelCase, RFC 3339 times) turned into the plain dataclasses of ops.model, in one
+place, so the clients beside it deal only in calls and nothing past the adapter sees an API document."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-from kubernetes import client
 
 from ops.model import (
     Condition,
@@ -21,6 +20,8 @@ from ops.model import (
     Revision,
 )
 
+Doc = Mapping[str, Any]
+
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 TEMPLATE_HASH = "pod-template-hash"
@@ -34,20 +35,52 @@ ROLLED_BACK_AT = "inkwell.dev/rolled-back-at"
 HELM_STAMP = "inkwell.dev/helm-"  # image, replicas, min-replicas, max-replicas
 
 
-def conditions(items: list[Any] | None) -> list[Condition]:
+def time(value: Any) -> datetime | None:
+    """An RFC 3339 time (2026-12-01T23:04:05Z, or with microseconds), aware; None if absent or unreadable."""
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def _doc(value: Any) -> Doc:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def metadata(obj: Doc) -> Doc:
+    return _doc(obj.get("metadata"))
+
+
+def name_of(obj: Doc) -> str:
+    return str(metadata(obj).get("name") or "")
+
+
+def labels_of(obj: Doc) -> dict[str, str]:
+    return dict(metadata(obj).get("labels") or {})
+
+
+def annotations_of(obj: Doc) -> dict[str, str]:
+    return dict(metadata(obj).get("annotations") or {})
+
+
+def conditions(items: list[Doc] | None) -> list[Condition]:
     return [
         Condition(
-            type=c.type,
-            status=c.status,
-            reason=c.reason or "",
-            message=c.message or "",
-            since=getattr(c, "last_transition_time", None),
+            type=str(c.get("type") or ""),
+            status=str(c.get("status") or ""),
+            reason=c.get("reason") or "",
+            message=c.get("message") or "",
+            since=time(c.get("lastTransitionTime")),
         )
         for c in items or []
     ]
 
 
-def helm_stamp(annotations: dict[str, str] | None) -> dict[str, str]:
+def helm_stamp(annotations: Mapping[str, str] | None) -> dict[str, str]:
     """The chart's record of what it rendered (charts/inkwell/templates/_drift.tpl), by field name."""
     return {
         key.removeprefix(HELM_STAMP): value
@@ -56,222 +89,210 @@ def helm_stamp(annotations: dict[str, str] | None) -> dict[str, str]:
     }
 
 
-def revision_number(annotations: dict[str, str] | None) -> int:
+def revision_number(annotations: Mapping[str, str] | None) -> int:
     try:
         return int((annotations or {}).get(REVISION, "0"))
     except ValueError:
         return 0
 
 
-def images(template: client.V1PodTemplateSpec | None) -> dict[str, str]:
-    if template is None or template.spec is None:
-        return {}
-    return {c.name: c.image or "" for c in template.spec.containers}
+def images(template: Doc | None) -> dict[str, str]:
+    spec = _doc((template or {}).get("spec"))
+    return {str(c.get("name")): c.get("image") or "" for c in spec.get("containers") or []}
 
 
-def deployment(deployment: client.V1Deployment, *, namespace: str) -> DeploymentInfo:
-    meta, spec, status = deployment.metadata, deployment.spec, deployment.status
-    assert meta is not None
-    assert spec is not None
+def match_labels(obj: Doc) -> dict[str, str]:
+    """A Deployment's (or ReplicaSet's) selector's matchLabels."""
+    return dict(_doc(_doc(obj.get("spec")).get("selector")).get("matchLabels") or {})
+
+
+def deployment(deployment: Doc, *, namespace: str) -> DeploymentInfo:
+    meta, spec, status = metadata(deployment), _doc(deployment.get("spec")), _doc(deployment.get("status"))
+    replicas = spec.get("replicas")
     return DeploymentInfo(
-        name=meta.name or "",
-        namespace=meta.namespace or namespace,
-        revision=revision_number(meta.annotations),
-        images=images(spec.template),
-        desired=spec.replicas if spec.replicas is not None else 1,
-        replicas=(status.replicas if status else None) or 0,
-        updated=(status.updated_replicas if status else None) or 0,
-        ready=(status.ready_replicas if status else None) or 0,
-        available=(status.available_replicas if status else None) or 0,
-        generation=meta.generation or 0,
-        observed_generation=(status.observed_generation if status else None) or 0,
-        paused=bool(spec.paused),
-        progress_deadline_seconds=spec.progress_deadline_seconds,
-        selector=dict(spec.selector.match_labels or {}),
-        conditions=conditions(status.conditions if status else None),
-        helm_stamp=helm_stamp(meta.annotations),
+        name=str(meta.get("name") or ""),
+        namespace=str(meta.get("namespace") or namespace),
+        revision=revision_number(meta.get("annotations")),
+        images=images(_doc(spec.get("template"))),
+        desired=replicas if isinstance(replicas, int) else 1,
+        replicas=_int(status.get("replicas")),
+        updated=_int(status.get("updatedReplicas")),
+        ready=_int(status.get("readyReplicas")),
+        available=_int(status.get("availableReplicas")),
+        generation=_int(meta.get("generation")),
+        observed_generation=_int(status.get("observedGeneration")),
+        paused=bool(spec.get("paused")),
+        progress_deadline_seconds=spec.get("progressDeadlineSeconds"),
+        selector=match_labels(deployment),
+        conditions=conditions(status.get("conditions")),
+        helm_stamp=helm_stamp(meta.get("annotations")),
     )
 
 
-def _time(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def revision(rs: client.V1ReplicaSet, *, current: int) -> Revision:
-    meta = rs.metadata
-    assert meta is not None
-    assert rs.spec is not None
-    number = revision_number(meta.annotations)
-    annotations = meta.annotations or {}
+def revision(rs: Doc, *, current: int) -> Revision:
+    meta, status = metadata(rs), _doc(rs.get("status"))
+    found = annotations_of(rs)
+    number = revision_number(found)
     return Revision(
         revision=number,
-        replicaset=meta.name or "",
-        images=images(rs.spec.template),
-        created=meta.creation_timestamp,
-        replicas=(rs.status.replicas if rs.status else None) or 0,
-        ready=(rs.status.ready_replicas if rs.status else None) or 0,
+        replicaset=str(meta.get("name") or ""),
+        images=images(_doc(_doc(rs.get("spec")).get("template"))),
+        created=time(meta.get("creationTimestamp")),
+        replicas=_int(status.get("replicas")),
+        ready=_int(status.get("readyReplicas")),
         current=number == current,
-        change_cause=annotations.get(CHANGE_CAUSE, ""),
-        template_hash=(meta.labels or {}).get(TEMPLATE_HASH, ""),
-        outcome=annotations.get(OUTCOME, ""),
-        outcome_reason=annotations.get(OUTCOME_REASON, ""),
-        current_since=_time(annotations.get(CURRENT_SINCE)),
-        rolled_back_at=_time(annotations.get(ROLLED_BACK_AT)),
+        change_cause=found.get(CHANGE_CAUSE, ""),
+        template_hash=labels_of(rs).get(TEMPLATE_HASH, ""),
+        outcome=found.get(OUTCOME, ""),
+        outcome_reason=found.get(OUTCOME_REASON, ""),
+        current_since=time(found.get(CURRENT_SINCE)),
+        rolled_back_at=time(found.get(ROLLED_BACK_AT)),
     )
 
 
-def _container(status: client.V1ContainerStatus) -> ContainerInfo:
+def _container(status: Doc) -> ContainerInfo:
     state, reason, message, exit_code = "unknown", "", "", None
-    if status.state is not None:
-        if status.state.running is not None:
-            state = "running"
-        elif status.state.waiting is not None:
-            state, reason = "waiting", status.state.waiting.reason or ""
-            message = status.state.waiting.message or ""
-        elif status.state.terminated is not None:
-            terminated = status.state.terminated
-            state, reason, exit_code = "terminated", terminated.reason or "", terminated.exit_code
-            message = terminated.message or ""
-    last = status.last_state.terminated if status.last_state is not None else None
+    now = _doc(status.get("state"))
+    if now.get("running") is not None:
+        state = "running"
+    elif now.get("waiting") is not None:
+        waiting = _doc(now["waiting"])
+        state, reason, message = "waiting", waiting.get("reason") or "", waiting.get("message") or ""
+    elif now.get("terminated") is not None:
+        terminated = _doc(now["terminated"])
+        state, reason, exit_code = "terminated", terminated.get("reason") or "", terminated.get("exitCode")
+        message = terminated.get("message") or ""
+    last = _doc(status.get("lastState")).get("terminated")
     return ContainerInfo(
-        name=status.name,
-        image=status.image or "",
-        ready=bool(status.ready),
-        restarts=status.restart_count or 0,
+        name=str(status.get("name") or ""),
+        image=status.get("image") or "",
+        ready=bool(status.get("ready")),
+        restarts=_int(status.get("restartCount")),
         state=state,
         reason=reason,
         message=message,
         exit_code=exit_code,
-        last_termination_reason=(last.reason or "") if last is not None else "",
-        last_exit_code=last.exit_code if last is not None else None,
+        last_termination_reason=(_doc(last).get("reason") or "") if last is not None else "",
+        last_exit_code=_doc(last).get("exitCode") if last is not None else None,
     )
 
 
-def pod(pod: client.V1Pod) -> PodInfo:
-    meta, status = pod.metadata, pod.status
-    containers = [_container(c) for c in (status.container_statuses or [])] if status else []
-    found = conditions(status.conditions if status else None)
+def pod(pod: Doc) -> PodInfo:
+    meta, status = metadata(pod), _doc(pod.get("status"))
+    containers = [_container(c) for c in status.get("containerStatuses") or []]
+    found = conditions(status.get("conditions"))
     ready = any(c.type == "Ready" and c.status == "True" for c in found)
     return PodInfo(
-        name=meta.name if meta and meta.name else "",
-        phase=(status.phase if status else None) or "Unknown",
+        name=str(meta.get("name") or ""),
+        phase=status.get("phase") or "Unknown",
         ready=ready,
         restarts=sum(c.restarts for c in containers),
-        created=meta.creation_timestamp if meta else None,
-        node=(pod.spec.node_name if pod.spec else None) or "",
-        template_hash=((meta.labels or {}) if meta else {}).get(TEMPLATE_HASH, ""),
-        deleting=bool(meta and meta.deletion_timestamp),
+        created=time(meta.get("creationTimestamp")),
+        node=_doc(pod.get("spec")).get("nodeName") or "",
+        template_hash=labels_of(pod).get(TEMPLATE_HASH, ""),
+        deleting=bool(meta.get("deletionTimestamp")),
         containers=containers,
         conditions=found,
     )
 
 
-def _quantity(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _metric_value(target: Any) -> str:
     """`70%` for a utilisation, the quantity otherwise; for a MetricTarget or a MetricValueStatus."""
-    if target is None:
+    if not isinstance(target, Mapping):
         return "<unknown>"
-    if getattr(target, "average_utilization", None) is not None:
-        return f"{target.average_utilization}%"
-    for attribute in ("average_value", "value"):
-        if getattr(target, attribute, None) is not None:
-            return _quantity(getattr(target, attribute))
+    if target.get("averageUtilization") is not None:
+        return f"{target['averageUtilization']}%"
+    for key in ("averageValue", "value"):
+        if target.get(key) is not None:
+            return str(target[key])
     return "<unknown>"
 
 
-def _source(metric: Any) -> Any:
+def _source(metric: Doc) -> Doc | None:
     """The part of a MetricSpec or MetricStatus its `type` names (Resource -> .resource...)."""
-    kind = metric.type or ""
-    return getattr(metric, kind[:1].lower() + kind[1:], None) if kind else None
+    kind = str(metric.get("type") or "")
+    source = metric.get(kind[:1].lower() + kind[1:]) if kind else None
+    return source if isinstance(source, Mapping) else None
 
 
-def _metric_name(spec: Any) -> str:
+def _metric_name(spec: Doc) -> str:
+    kind = str(spec.get("type") or "")
     source = _source(spec)
     if source is None:
-        return spec.type or "?"
-    if getattr(source, "name", None):  # Resource, ContainerResource
-        return f"{spec.type.lower()}/{source.name}"
-    metric = getattr(source, "metric", None)
-    return f"{spec.type.lower()}/{metric.name}" if metric is not None else spec.type.lower()
+        return kind or "?"
+    if source.get("name"):  # Resource, ContainerResource
+        return f"{kind.lower()}/{source['name']}"
+    metric = source.get("metric")
+    return f"{kind.lower()}/{_doc(metric).get('name')}" if metric is not None else kind.lower()
 
 
-def hpa(hpa: client.V2HorizontalPodAutoscaler) -> HpaInfo:
-    spec, status = hpa.spec, hpa.status
-    assert spec is not None
+def hpa(hpa: Doc) -> HpaInfo:
+    spec, status = _doc(hpa.get("spec")), _doc(hpa.get("status"))
     current = {}
-    for observed in (status.current_metrics if status else None) or []:
+    for observed in status.get("currentMetrics") or []:
         # The controller reports `{type: ""}` for a metric it could not read.
-        if observed.type:
-            current[_metric_name(observed)] = _metric_value(getattr(_source(observed), "current", None))
+        if observed.get("type"):
+            current[_metric_name(observed)] = _metric_value(_doc(_source(observed)).get("current"))
     metrics = []
-    for metric in spec.metrics or []:
-        source = _source(metric)
-        name = _metric_name(metric)
+    for metric in spec.get("metrics") or []:
+        metric_name = _metric_name(metric)
         metrics.append(
             MetricInfo(
-                name=name,
-                current=current.get(name, "<unknown>"),
-                target=_metric_value(getattr(source, "target", None)),
+                name=metric_name,
+                current=current.get(metric_name, "<unknown>"),
+                target=_metric_value(_doc(_source(metric)).get("target")),
             )
         )
     return HpaInfo(
-        name=hpa.metadata.name if hpa.metadata and hpa.metadata.name else "",
-        min_replicas=spec.min_replicas or 1,
-        max_replicas=spec.max_replicas,
-        current_replicas=(status.current_replicas if status else None) or 0,
-        desired_replicas=(status.desired_replicas if status else None) or 0,
+        name=name_of(hpa),
+        min_replicas=spec.get("minReplicas") or 1,
+        max_replicas=_int(spec.get("maxReplicas")),
+        current_replicas=_int(status.get("currentReplicas")),
+        desired_replicas=_int(status.get("desiredReplicas")),
         metrics=metrics,
-        conditions=conditions(status.conditions if status else None),
-        helm_stamp=helm_stamp(hpa.metadata.annotations if hpa.metadata else None),
+        conditions=conditions(status.get("conditions")),
+        helm_stamp=helm_stamp(annotations_of(hpa)),
     )
 
 
-def pdb(pdb: client.V1PodDisruptionBudget) -> PdbInfo:
-    assert pdb.metadata is not None
-    assert pdb.status is not None
+def pdb(pdb: Doc) -> PdbInfo:
+    status = _doc(pdb.get("status"))
     return PdbInfo(
-        name=pdb.metadata.name or "",
-        disruptions_allowed=pdb.status.disruptions_allowed or 0,
-        current_healthy=pdb.status.current_healthy or 0,
-        desired_healthy=pdb.status.desired_healthy or 0,
-        expected_pods=pdb.status.expected_pods or 0,
+        name=name_of(pdb),
+        disruptions_allowed=_int(status.get("disruptionsAllowed")),
+        current_healthy=_int(status.get("currentHealthy")),
+        desired_healthy=_int(status.get("desiredHealthy")),
+        expected_pods=_int(status.get("expectedPods")),
     )
 
 
-def ingress(ingress: client.V1Ingress) -> IngressInfo:
-    spec = ingress.spec
+def ingress(ingress: Doc) -> IngressInfo:
+    spec = _doc(ingress.get("spec"))
     hosts: list[str] = []
     services: set[str] = set()
-    if spec is not None:
-        if spec.default_backend and spec.default_backend.service:
-            services.add(spec.default_backend.service.name)
-        for rule in spec.rules or []:
-            if rule.host:
-                hosts.append(rule.host)
-            for path in rule.http.paths if rule.http else []:
-                if path.backend.service:
-                    services.add(path.backend.service.name)
-    name = ingress.metadata.name if ingress.metadata and ingress.metadata.name else ""
-    return IngressInfo(name=name, hosts=hosts, services=sorted(services))
+    default = _doc(_doc(spec.get("defaultBackend")).get("service"))
+    if default.get("name"):
+        services.add(str(default["name"]))
+    for rule in spec.get("rules") or []:
+        if rule.get("host"):
+            hosts.append(str(rule["host"]))
+        for path in _doc(rule.get("http")).get("paths") or []:
+            service = _doc(_doc(path.get("backend")).get("service"))
+            if service.get("name"):
+                services.add(str(service["name"]))
+    return IngressInfo(name=name_of(ingress), hosts=hosts, services=sorted(services))
 
 
-def job(job: client.V1Job) -> JobInfo:
-    assert job.metadata is not None
-    status = job.status
-    found = conditions(status.conditions if status else None)
+def job(job: Doc) -> JobInfo:
+    status = _doc(job.get("status"))
+    found = conditions(status.get("conditions"))
     # Complete and Failed are the final word; SuccessCriteriaMet and FailureTarget come before them.
     final = next((c for c in found if c.type in ("Complete", "Failed") and c.status == "True"), None)
     return JobInfo(
-        name=job.metadata.name or "",
-        active=(status.active if status else None) or 0,
-        succeeded=(status.succeeded if status else None) or 0,
-        failed=(status.failed if status else None) or 0,
+        name=name_of(job),
+        active=_int(status.get("active")),
+        succeeded=_int(status.get("succeeded")),
+        failed=_int(status.get("failed")),
         done=final is not None,
         complete=final is not None and final.type == "Complete",
         reason=final.reason if final else "",

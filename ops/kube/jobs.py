@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client import ApiException
 
 from ops.kube import convert
@@ -20,42 +19,39 @@ JOB_NAME = "batch.kubernetes.io/job-name"
 
 class Jobs:
     def __init__(self, connection: Connection) -> None:
+        self.connection = connection
         self.namespace = connection.namespace
-        self.batch, self.core = connection.batch, connection.core
 
     def create(self, manifest: dict[str, Any]) -> str:
         try:
-            body = client.V1Job.from_dict(manifest)
-            assert body is not None
-            job = self.batch.create_namespaced_job(self.namespace, body, field_manager=FIELD_MANAGER)
+            job = self.connection.call("POST", "jobs", query=[("fieldManager", FIELD_MANAGER)], body=manifest)
         except ApiException as exc:
             raise api_error(exc, "creating the Job") from exc
-        assert job.metadata is not None
-        return str(job.metadata.name)
+        return convert.name_of(job)
 
     def read(self, name: str) -> JobInfo:
         try:
-            return convert.job(self.batch.read_namespaced_job(name, self.namespace))
+            return convert.job(self.connection.get("jobs", name))
         except ApiException as exc:
             raise api_error(exc, f"reading Job {name}") from exc
 
     def pods(self, name: str) -> list[PodInfo]:
         try:
-            items = self.core.list_namespaced_pod(self.namespace, label_selector=f"{JOB_NAME}={name}").items
+            items = self.connection.list("pods", label_selector=f"{JOB_NAME}={name}")
         except ApiException as exc:
             raise api_error(exc, f"listing the pods of Job {name}") from exc
         return sorted((convert.pod(p) for p in items), key=lambda p: p.created or datetime.now(UTC))
 
     def log(self, pod: str, container: str) -> str:
         try:
-            return str(self.core.read_namespaced_pod_log(pod, self.namespace, container=container))
+            return self.connection.log(pod, container=container)
         except ApiException as exc:
             raise api_error(exc, f"reading the log of {pod}") from exc
 
     def delete(self, name: str, *, timeout: float = 60) -> bool:
         """Deletes the Job and, first, its pods (foreground); True once both are gone."""
         try:
-            self.batch.delete_namespaced_job(name, self.namespace, propagation_policy="Foreground")
+            self.connection.call("DELETE", "jobs", name, query=[("propagationPolicy", "Foreground")])
         except ApiException as exc:
             if exc.status == 404:
                 return True
@@ -63,7 +59,7 @@ class Jobs:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                self.batch.read_namespaced_job(name, self.namespace)
+                self.connection.get("jobs", name)
             except ApiException as exc:
                 if exc.status == 404:
                     return True

@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes.client import ApiException
 
-from ops.kube.connection import FIELD_MANAGER, Connection
+from ops.kube.connection import FIELD_MANAGER, Connection, Query, without_nulls
 from ops.kube.convert import TEMPLATE_HASH
 from ops.kube.errors import NotFound, api_error
 from ops.kube.reads import Reads
@@ -21,15 +21,19 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
-def _dry_run(dry_run: bool) -> str | None:
-    return "All" if dry_run else None
+def _query(dry_run: bool = False) -> Query:
+    return [("dryRun", "All" if dry_run else None), ("fieldManager", FIELD_MANAGER)]
+
+
+def _template(deployment: dict[str, Any]) -> dict[str, Any]:
+    template: dict[str, Any] = without_nulls(deployment.get("spec", {}).get("template", {}))
+    return template
 
 
 class Mutations:
     def __init__(self, connection: Connection, reads: Reads) -> None:
         self.connection = connection
         self.namespace = connection.namespace
-        self.apps, self.autoscaling = connection.apps, connection.autoscaling
         self.reads = reads
 
     def _patch_template(
@@ -38,21 +42,13 @@ class Mutations:
         """Patches the Deployment (or has the API server validate the patch, for a dry run); returns its
         pod template before and after."""
         before = self.reads.read_deployment(name)
-        assert before.spec is not None
         try:
-            after = self.apps.patch_namespaced_deployment(
-                name,
-                self.namespace,
-                body,
-                dry_run=_dry_run(dry_run),
-                field_manager=FIELD_MANAGER,
-                _content_type=content_type,
+            after = self.connection.call(
+                "PATCH", "deployments", name, query=_query(dry_run), body=body, content_type=content_type
             )
         except ApiException as exc:
             raise api_error(exc, f"{doing} Deployment {name}") from exc
-        assert after.spec is not None
-        as_json = self.connection.as_json
-        return as_json(before.spec.template), as_json(after.spec.template)
+        return _template(before), _template(after)
 
     def set_image(
         self, name: str, *, container: str, image: str, labels: dict[str, str], dry_run: bool = False
@@ -70,18 +66,14 @@ class Mutations:
     ) -> tuple[Revision, dict[str, Any], dict[str, Any]]:
         """Restores a revision's pod template, as `kubectl rollout undo` does (apps/v1 has no rollback)."""
         deployment = self.reads.read_deployment(name)
-        revisions = self.reads.revisions_of(deployment)
+        replicasets = self.reads.replicasets(deployment)
+        revisions = self.reads.revisions_of(deployment, replicasets)
         target = next((r for r in revisions if r.revision == revision), None)
         if target is None:
             known = ", ".join(str(r.revision) for r in revisions) or "none"
             raise NotFound(f"Deployment {name} has no revision {revision} (revisions: {known})")
-        (replicaset,) = [
-            rs
-            for rs in self.reads.replicasets(deployment)
-            if rs.metadata and rs.metadata.name == target.replicaset
-        ]
-        assert replicaset.spec is not None
-        template = self.connection.as_json(replicaset.spec.template)
+        (replicaset,) = [rs for rs in replicasets if rs.get("metadata", {}).get("name") == target.replicaset]
+        template = _template(replicaset)
         # The hash label belongs to the ReplicaSet; the controller adds it back to a matching template.
         template.get("metadata", {}).get("labels", {}).pop(TEMPLATE_HASH, None)
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
@@ -98,13 +90,14 @@ class Mutations:
 
     def scale(self, name: str, replicas: int, *, dry_run: bool = False) -> None:
         try:
-            self.apps.patch_namespaced_deployment_scale(
+            self.connection.call(
+                "PATCH",
+                "deployments",
                 name,
-                self.namespace,
-                {"spec": {"replicas": replicas}},
-                dry_run=_dry_run(dry_run),
-                field_manager=FIELD_MANAGER,
-                _content_type=MERGE,
+                subresource="scale",
+                query=_query(dry_run),
+                body={"spec": {"replicas": replicas}},
+                content_type=MERGE,
             )
         except ApiException as exc:
             raise api_error(exc, f"scaling Deployment {name}") from exc
@@ -113,13 +106,13 @@ class Mutations:
         self, name: str, *, min_replicas: int, max_replicas: int, dry_run: bool = False
     ) -> None:
         try:
-            self.autoscaling.patch_namespaced_horizontal_pod_autoscaler(
+            self.connection.call(
+                "PATCH",
+                "horizontalpodautoscalers",
                 name,
-                self.namespace,
-                {"spec": {"minReplicas": min_replicas, "maxReplicas": max_replicas}},
-                dry_run=_dry_run(dry_run),
-                field_manager=FIELD_MANAGER,
-                _content_type=MERGE,
+                query=_query(dry_run),
+                body={"spec": {"minReplicas": min_replicas, "maxReplicas": max_replicas}},
+                content_type=MERGE,
             )
         except ApiException as exc:
             raise api_error(exc, f"patching HorizontalPodAutoscaler {name}") from exc
@@ -128,12 +121,13 @@ class Mutations:
         """Records on a revision's ReplicaSet how its rollout ended (ops.kube.convert's annotations; None
         removes one), where it outlives this process and is read back by `history` and `rollback`."""
         try:
-            self.apps.patch_namespaced_replica_set(
+            self.connection.call(
+                "PATCH",
+                "replicasets",
                 replicaset,
-                self.namespace,
-                {"metadata": {"annotations": annotations}},
-                field_manager=FIELD_MANAGER,
-                _content_type=MERGE,
+                query=_query(),
+                body={"metadata": {"annotations": annotations}},
+                content_type=MERGE,
             )
         except ApiException as exc:
             raise api_error(exc, f"recording the outcome on ReplicaSet {replicaset}") from exc

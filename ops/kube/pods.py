@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
-from kubernetes import client
 from kubernetes.client import ApiException
 
+from ops.kube import convert
 from ops.kube.connection import Connection
 from ops.kube.errors import KubeError, api_error
 from ops.kube.reads import Reads, selector
@@ -100,25 +100,17 @@ class Pods:
     def __init__(self, connection: Connection, reads: Reads) -> None:
         self.connection = connection
         self.namespace = connection.namespace
-        self.core = connection.core
         self.reads = reads
-        self.custom = client.CustomObjectsApi(connection.api)
 
     def of_release(self, release: str) -> ReleasePods:
         """The Deployment's own pods (owned by its ReplicaSets: a migration Job's pods share its labels)."""
         name = self.reads.find_deployment(release)
         deployment = self.reads.read_deployment(name)
-        assert deployment.spec is not None
-        owners = {rs.metadata.name for rs in self.reads.replicasets(deployment) if rs.metadata}
+        owners = {convert.name_of(rs) for rs in self.reads.replicasets(deployment)}
         try:
-            response: Any = self.core.list_namespaced_pod(
-                self.namespace,
-                label_selector=selector(deployment.spec.selector.match_labels or {}),
-                _preload_content=False,
-            )
+            items = self.connection.list("pods", label_selector=selector(convert.match_labels(deployment)))
         except ApiException as exc:
             raise api_error(exc, "listing pods") from exc
-        items = json.loads(response.data).get("items") or []
         pods = [
             p
             for p in items
@@ -130,17 +122,12 @@ class Pods:
         self, pod: str, container: str, *, previous: bool, since_seconds: int | None, tail: int | None
     ) -> PodLog:
         try:
-            text = self.core.read_namespaced_pod_log(
-                pod,
-                self.namespace,
-                container=container,
-                previous=previous,
-                since_seconds=since_seconds,
-                tail_lines=tail,
+            text = self.connection.log(
+                pod, container=container, previous=previous, since_seconds=since_seconds, tail_lines=tail
             )
         except ApiException as exc:
             return PodLog(pod, container, None, str(api_error(exc, f"reading the log of {pod}")))
-        return PodLog(pod, container, str(text))
+        return PodLog(pod, container, text)
 
     def events(self, names: dict[str, set[str]]) -> list[Event]:
         """Every event (Normal and Warning) about the named objects (kind -> names), oldest first. Pods
@@ -149,28 +136,29 @@ class Pods:
         replicasets = sorted(names.get("ReplicaSet", set()))
         gone = re.compile("^(" + "|".join(re.escape(rs) for rs in replicasets) + r")-[a-z0-9]{5}$")
         try:
-            items = self.core.list_namespaced_event(self.namespace).items
+            items = self.connection.list("events")
         except ApiException as exc:
             raise api_error(exc, "listing events") from exc
         found = []
         for event in items:
-            obj = event.involved_object
-            named = obj.name in names.get(obj.kind or "", set())
-            if not named and not (obj.kind == "Pod" and replicasets and gone.match(obj.name or "")):
+            obj = event.get("involvedObject") or {}
+            kind, obj_name = obj.get("kind") or "", obj.get("name")
+            named = obj_name in names.get(kind, set())
+            if not named and not (kind == "Pod" and replicasets and gone.match(obj_name or "")):
                 continue
             seen = (
-                event.last_timestamp
-                or event.event_time
-                or (event.metadata.creation_timestamp if event.metadata else None)
+                convert.time(event.get("lastTimestamp"))
+                or convert.time(event.get("eventTime"))
+                or convert.time(convert.metadata(event).get("creationTimestamp"))
             )
-            source = (event.source.component if event.source else None) or event.reporting_component or ""
+            source = (event.get("source") or {}).get("component") or event.get("reportingComponent") or ""
             found.append(
                 Event(
-                    type=event.type or "Normal",
-                    reason=event.reason or "",
-                    object=f"{(obj.kind or '').lower()}/{obj.name}",
-                    message=(event.message or "").strip(),
-                    count=event.count or 1,
+                    type=event.get("type") or "Normal",
+                    reason=event.get("reason") or "",
+                    object=f"{kind.lower()}/{obj_name}",
+                    message=(event.get("message") or "").strip(),
+                    count=event.get("count") or 1,
                     last_seen=seen,
                     source=source,
                 )
@@ -182,9 +170,12 @@ class Pods:
         """GET /readyz of the pod, through the API server's pod proxy: the answer the kubelet's probe gets,
         from inside the cluster's network, without a port-forward."""
         try:
-            answer = self.core.connect_get_namespaced_pod_proxy_with_path(
-                f"{pod}:{port}", self.namespace, "readyz", _request_timeout=PROBE_TIMEOUT
-            )
+            answer = self.connection.send(
+                "GET",
+                self.connection.path("pods", f"{pod}:{port}", subresource="proxy/readyz"),
+                accept="*/*",
+                timeout=PROBE_TIMEOUT,
+            ).decode("utf-8", "replace")
         except urllib3.exceptions.HTTPError as exc:
             # The kubelet's probe gives up after its timeout too; a pod silent this long is not ready.
             why = f"no answer through the API server in {PROBE_TIMEOUT:g}s ({type(exc).__name__})"
@@ -204,15 +195,12 @@ class Pods:
                 detail = str(exc.body or "").strip()[:200] or str(exc.reason)
             message = f"asking {pod}:{port}/readyz through the API server: {detail} (HTTP {exc.status})"
             return Readiness(pod, port, False, False, exc.status, message)
-        text = answer if isinstance(answer, str) else json.dumps(answer, separators=(",", ":"))
-        return Readiness(pod, port, True, True, 200, text.strip())
+        return Readiness(pod, port, True, True, 200, answer.strip())
 
     def usage(self, pods: list[str], label_selector: str) -> list[Usage]:
         """Each container's CPU and memory, as `kubectl top pod --containers` reads them."""
         try:
-            found: Any = self.custom.list_namespaced_custom_object(
-                METRICS_GROUP, METRICS_VERSION, self.namespace, "pods", label_selector=label_selector
-            )
+            found = self.connection.list(f"pods.{METRICS_GROUP}", label_selector=label_selector)
         except ApiException as exc:
             if exc.status == 404:
                 raise MetricsUnavailable(
@@ -230,7 +218,7 @@ class Pods:
             raise api_error(exc, f"listing {METRICS_GROUP} pods") from exc
         wanted = set(pods)
         usage = []
-        for item in found.get("items") or []:
+        for item in found:
             name = item["metadata"]["name"]
             if name not in wanted:
                 continue

@@ -3,15 +3,13 @@ revisions, its pods, HPA, PDBs, Services, Ingresses and recent warnings."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client import ApiException
 
 from ops.kube import convert
-from ops.kube.connection import Connection
+from ops.kube.connection import Connection, Json, without_nulls
 from ops.kube.errors import KubeError, NotFound, api_error
 from ops.model import (
     DeploymentInfo,
@@ -35,45 +33,93 @@ def selector(labels: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
+def _owned_by(obj: Json, *, uid: str | None = None, names: set[str] | None = None) -> bool:
+    refs = convert.metadata(obj).get("ownerReferences") or []
+    if uid is not None:
+        return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+    return any(ref.get("name") in (names or set()) for ref in refs)
+
+
+def _hpa_of(hpas: list[Json], deployment: str) -> HpaInfo | None:
+    """The HorizontalPodAutoscaler whose scale target is the Deployment, whatever its labels."""
+    for hpa in hpas:
+        target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        if target.get("kind") == "Deployment" and target.get("name") == deployment:
+            return convert.hpa(hpa)
+    return None
+
+
+def _recent_warnings(events: list[Json], names: set[str]) -> list[EventInfo]:
+    now = datetime.now(UTC)
+    found = []
+    for event in events:
+        obj = event.get("involvedObject") or {}
+        if obj.get("name") not in names:
+            continue
+        seen = (
+            convert.time(event.get("lastTimestamp"))
+            or convert.time(event.get("eventTime"))
+            or convert.time(convert.metadata(event).get("creationTimestamp"))
+        )
+        if seen is not None and (now - seen).total_seconds() > RECENT_EVENTS_SECONDS:
+            continue
+        found.append(
+            EventInfo(
+                type=event.get("type") or "Warning",
+                reason=event.get("reason") or "",
+                kind=obj.get("kind") or "",
+                name=obj.get("name") or "",
+                message=(event.get("message") or "").strip(),
+                count=event.get("count") or 1,
+                last_seen=seen,
+            )
+        )
+    return sorted(found, key=lambda e: e.last_seen or now)[-20:]
+
+
 class Reads:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.namespace = connection.namespace
-        self.core, self.apps, self.policy = connection.core, connection.apps, connection.policy
-        self.networking, self.discovery = connection.networking, connection.discovery
-        self.autoscaling = connection.autoscaling
+
+    def _list(
+        self,
+        resource: str,
+        doing: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[Json]:
+        try:
+            return self.connection.list(
+                resource, label_selector=label_selector, field_selector=field_selector
+            )
+        except ApiException as exc:
+            raise api_error(exc, doing) from exc
 
     def find_deployment(self, release: str) -> str:
         """The release's Deployment, found by the chart's instance label rather than by its name."""
-        meta = self._find(release).metadata
-        assert meta is not None
-        return str(meta.name)
+        return convert.name_of(self._find(release))
 
-    def _find(self, release: str) -> client.V1Deployment:
+    def _find(self, release: str) -> Json:
         """The Deployment itself, from the LIST that found it: no second request for the same object."""
-        try:
-            items = self.apps.list_namespaced_deployment(
-                self.namespace, label_selector=f"{INSTANCE}={release}"
-            ).items
-        except ApiException as exc:
-            raise api_error(exc, f"listing Deployments in {self.namespace}") from exc
+        items = self._list(
+            "deployments", f"listing Deployments in {self.namespace}", label_selector=f"{INSTANCE}={release}"
+        )
         if len(items) > 1:
             # A chart dependency may share the instance label; the service's own is named inkwell.
-            items = [
-                d for d in items if d.metadata and (d.metadata.labels or {}).get(NAME) == "inkwell"
-            ] or items
+            items = [d for d in items if convert.labels_of(d).get(NAME) == "inkwell"] or items
         if not items:
             raise NotFound(f"no Deployment labelled {INSTANCE}={release} in namespace {self.namespace}")
         if len(items) > 1:
-            names = ", ".join(sorted(d.metadata.name or "" for d in items if d.metadata))
+            names = ", ".join(sorted(convert.name_of(d) for d in items))
             raise KubeError(f"release {release} has several Deployments ({names}); cannot choose")
-        deployment: client.V1Deployment = items[0]
-        return deployment
+        return items[0]
 
-    def read_deployment(self, name: str) -> client.V1Deployment:
-        """The API object itself, for the adapter's own patches; everyone else reads `deployment`."""
+    def read_deployment(self, name: str) -> Json:
+        """The API document itself, for the adapter's own patches; everyone else reads `deployment`."""
         try:
-            return self.apps.read_namespaced_deployment(name, self.namespace)
+            return self.connection.get("deployments", name)
         except ApiException as exc:
             raise api_error(exc, f"reading Deployment {name}") from exc
 
@@ -81,71 +127,56 @@ class Reads:
         return convert.deployment(self.read_deployment(name), namespace=self.namespace)
 
     def pod_template(self, name: str) -> dict[str, Any]:
-        deployment = self.read_deployment(name)
-        assert deployment.spec is not None
-        return self.connection.as_json(deployment.spec.template)
+        """The Deployment's pod template as the API spells it (camelCase), for diffs and new manifests."""
+        template: dict[str, Any] = without_nulls(
+            self.read_deployment(name).get("spec", {}).get("template", {})
+        )
+        return template
 
-    def replicasets(self, deployment: client.V1Deployment) -> list[client.V1ReplicaSet]:
+    def replicasets(self, deployment: Json) -> list[Json]:
         """The ReplicaSets the Deployment controls: its revisions, each with its pod template."""
-        assert deployment.spec is not None
-        assert deployment.metadata is not None
-        by_selector = selector(deployment.spec.selector.match_labels or {})
-        try:
-            items = self.apps.list_namespaced_replica_set(self.namespace, label_selector=by_selector).items
-        except ApiException as exc:
-            raise api_error(exc, "listing ReplicaSets") from exc
-        uid = deployment.metadata.uid
-        return [
-            rs
-            for rs in items
-            if rs.metadata
-            and any(ref.uid == uid and ref.controller for ref in (rs.metadata.owner_references or []))
-        ]
+        items = self._list(
+            "replicasets", "listing ReplicaSets", label_selector=selector(convert.match_labels(deployment))
+        )
+        uid = convert.metadata(deployment).get("uid")
+        return [rs for rs in items if _owned_by(rs, uid=str(uid))]
 
     def revisions(self, name: str) -> list[Revision]:
         """The Deployment's revisions, oldest first, as `kubectl rollout history` lists them."""
         return self.revisions_of(self.read_deployment(name))
 
-    def revisions_of(self, deployment: client.V1Deployment) -> list[Revision]:
-        assert deployment.metadata is not None
-        current = convert.revision_number(deployment.metadata.annotations)
-        revisions = [convert.revision(rs, current=current) for rs in self.replicasets(deployment)]
+    def revisions_of(self, deployment: Json, replicasets: list[Json] | None = None) -> list[Revision]:
+        current = convert.revision_number(convert.annotations_of(deployment))
+        found = self.replicasets(deployment) if replicasets is None else replicasets
+        revisions = [convert.revision(rs, current=current) for rs in found]
         return sorted(revisions, key=lambda r: r.revision)
 
     def release_state(self, release: str) -> ReleaseState:
-        deployment = self._find(release)
-        assert deployment.metadata is not None
-        name = str(deployment.metadata.name)
-        info = convert.deployment(deployment, namespace=self.namespace)
-        revisions = self.revisions_of(deployment)
-        owners = {r.replicaset for r in revisions}
-        try:
-            pods = [
-                convert.pod(p)
-                for p in self.core.list_namespaced_pod(
-                    self.namespace, label_selector=selector(info.selector)
-                ).items
-                # Only the Deployment's pods: a migration Job's pods may carry the same labels.
-                if p.metadata and any(ref.name in owners for ref in (p.metadata.owner_references or []))
-            ]
-        except ApiException as exc:
-            raise api_error(exc, "listing pods") from exc
+        # One LIST after another: sending the independent ones at once from a thread pool over the shared
+        # urllib3 pool was no faster on the test cluster (21 ms sequential against 24 ms concurrent, median
+        # of 40 interleaved release_state calls, and 1.42 s against 1.43 s for a fresh `status`, load 3.7):
+        # the API server answers each in a millisecond or two, and the JSON is read under the GIL anyway.
         by_release = f"{INSTANCE}={release}"
-        try:
-            pdbs = self.policy.list_namespaced_pod_disruption_budget(
-                self.namespace, label_selector=by_release
-            ).items
-            services = self.core.list_namespaced_service(self.namespace, label_selector=by_release).items
-            ingresses = self.networking.list_namespaced_ingress(
-                self.namespace, label_selector=by_release
-            ).items
-        except ApiException as exc:
-            raise api_error(exc, "listing the release's objects") from exc
-        hpa = self.hpa_for(name)
-        service_infos = self._services([s.metadata.name or "" for s in services if s.metadata])
+        doing = "listing the release's objects"
+        deployment = self._find(release)
+        info = convert.deployment(deployment, namespace=self.namespace)
+        replicasets = self.replicasets(deployment)
+        all_pods = self._list("pods", "listing pods", label_selector=selector(info.selector))
+        pdbs = self._list("poddisruptionbudgets", doing, label_selector=by_release)
+        services = self._list("services", doing, label_selector=by_release)
+        ingresses = self._list("ingresses", doing, label_selector=by_release)
+        hpas = self._list("horizontalpodautoscalers", "listing HorizontalPodAutoscalers")
+        service_infos = self._services([convert.name_of(s) for s in services])
+        events = self._list("events", "listing events", field_selector="type=Warning")
+        name = convert.name_of(deployment)
+        revisions = self.revisions_of(deployment, replicasets)
+        owners = {r.replicaset for r in revisions}
+        # Only the Deployment's pods: a migration Job's pods may carry the same labels.
+        pods = [convert.pod(p) for p in all_pods if _owned_by(p, names=owners)]
+        hpa = _hpa_of(hpas, name)
         ingress_infos = [convert.ingress(i) for i in ingresses]
         names = {name, *owners, *(p.name for p in pods), *(s.name for s in service_infos)}
-        names |= {i.name for i in ingress_infos} | {p.metadata.name or "" for p in pdbs if p.metadata}
+        names |= {i.name for i in ingress_infos} | {convert.name_of(p) for p in pdbs}
         if hpa is not None:
             names.add(hpa.name)
         return ReleaseState(
@@ -155,10 +186,10 @@ class Reads:
             revisions=revisions,
             pods=sorted(pods, key=lambda p: p.name),
             hpa=hpa,
-            pdbs=[convert.pdb(p) for p in pdbs if p.metadata and p.status],
+            pdbs=[convert.pdb(p) for p in pdbs if p.get("status")],
             services=service_infos,
             ingresses=ingress_infos,
-            warnings=self._warnings(names),
+            warnings=_recent_warnings(events, names),
             observed_at=datetime.now(UTC),
         )
 
@@ -167,28 +198,21 @@ class Reads:
         recent warnings: what a wait counts and explains. Before the controller has seen the new spec the
         current revision is still the old one, so a caller checks the generations first."""
         by_selector = selector(deployment.selector)
-        try:
-            items = self.apps.list_namespaced_replica_set(self.namespace, label_selector=by_selector).items
-        except ApiException as exc:
-            raise api_error(exc, "listing ReplicaSets") from exc
+        items = self._list("replicasets", "listing ReplicaSets", label_selector=by_selector)
         current = [
             rs
             for rs in items
-            if rs.metadata
-            and rs.metadata.name
-            and rs.metadata.name.startswith(f"{deployment.name}-")
-            and convert.revision_number(rs.metadata.annotations) == deployment.revision
+            if convert.name_of(rs).startswith(f"{deployment.name}-")
+            and convert.revision_number(convert.annotations_of(rs)) == deployment.revision
         ]
         if not current:
             return RolloutPods(None, [], [])
         revision = convert.revision(current[0], current=deployment.revision)
-        try:
-            found = self.core.list_namespaced_pod(
-                self.namespace,
-                label_selector=f"{by_selector},{convert.TEMPLATE_HASH}={revision.template_hash}",
-            ).items
-        except ApiException as exc:
-            raise api_error(exc, "listing pods") from exc
+        found = self._list(
+            "pods",
+            "listing pods",
+            label_selector=f"{by_selector},{convert.TEMPLATE_HASH}={revision.template_hash}",
+        )
         pods: list[PodInfo] = sorted((convert.pod(p) for p in found), key=lambda p: p.name)
         events = self._warnings({p.name for p in pods}) if warnings and pods else []
         return RolloutPods(revision, pods, events)
@@ -198,22 +222,23 @@ class Reads:
         if not names:
             return []
         service_name = "kubernetes.io/service-name"
-        try:
-            slices = self.discovery.list_namespaced_endpoint_slice(
-                self.namespace, label_selector=f"{service_name} in ({','.join(sorted(names))})"
-            ).items
-        except ApiException as exc:
-            raise api_error(exc, f"listing the EndpointSlices of Services {', '.join(names)}") from exc
+        slices = self._list(
+            "endpointslices",
+            f"listing the EndpointSlices of Services {', '.join(names)}",
+            label_selector=f"{service_name} in ({','.join(sorted(names))})",
+        )
         ready: dict[str, set[str]] = {name: set() for name in names}
         not_ready: dict[str, set[str]] = {name: set() for name in names}
         for endpoint_slice in slices:
-            service = ((endpoint_slice.metadata and endpoint_slice.metadata.labels) or {}).get(service_name)
+            service = convert.labels_of(endpoint_slice).get(service_name)
             if service is None or service not in ready:
                 continue
-            for endpoint in endpoint_slice.endpoints or []:
+            for endpoint in endpoint_slice.get("endpoints") or []:
                 # One endpoint per pod, however many address families the slices repeat it in.
-                key = endpoint.target_ref.name if endpoint.target_ref else ",".join(endpoint.addresses)
-                is_ready = endpoint.conditions is None or endpoint.conditions.ready is not False
+                target = endpoint.get("targetRef")
+                key = target.get("name") if target else ",".join(endpoint.get("addresses") or [])
+                found = endpoint.get("conditions")
+                is_ready = found is None or found.get("ready") is not False
                 (ready if is_ready else not_ready)[service].add(key or "")
         return [
             ServiceInfo(
@@ -225,71 +250,29 @@ class Reads:
         ]
 
     def _warnings(self, names: set[str]) -> list[EventInfo]:
-        try:
-            events = self.core.list_namespaced_event(self.namespace, field_selector="type=Warning").items
-        except ApiException as exc:
-            raise api_error(exc, "listing events") from exc
-        now = datetime.now(UTC)
-        found = []
-        for event in events:
-            obj = event.involved_object
-            if obj.name not in names:
-                continue
-            seen = (
-                event.last_timestamp
-                or event.event_time
-                or (event.metadata.creation_timestamp if event.metadata else None)
-            )
-            if seen is not None and (now - seen).total_seconds() > RECENT_EVENTS_SECONDS:
-                continue
-            found.append(
-                EventInfo(
-                    type=event.type or "Warning",
-                    reason=event.reason or "",
-                    kind=obj.kind or "",
-                    name=obj.name or "",
-                    message=(event.message or "").strip(),
-                    count=event.count or 1,
-                    last_seen=seen,
-                )
-            )
-        return sorted(found, key=lambda e: e.last_seen or now)[-20:]
+        return _recent_warnings(self._list("events", "listing events", field_selector="type=Warning"), names)
 
     def hpa_for(self, deployment: str) -> HpaInfo | None:
         """The HorizontalPodAutoscaler whose scale target is the Deployment, whatever its labels."""
-        try:
-            items = self.autoscaling.list_namespaced_horizontal_pod_autoscaler(self.namespace).items
-        except ApiException as exc:
-            raise api_error(exc, "listing HorizontalPodAutoscalers") from exc
-        for hpa in items:
-            target = hpa.spec.scale_target_ref if hpa.spec else None
-            if target is not None and target.kind == "Deployment" and target.name == deployment:
-                return convert.hpa(hpa)
-        return None
+        return _hpa_of(self._list("horizontalpodautoscalers", "listing HorizontalPodAutoscalers"), deployment)
+
+    def _hpa_named(self, name: str) -> Json:
+        """A list by name, as hpa_for lists, so the Role needs no `get`."""
+        items = self._list(
+            "horizontalpodautoscalers",
+            f"reading HorizontalPodAutoscaler {name}",
+            field_selector=f"metadata.name={name}",
+        )
+        if not items:
+            raise NotFound(f"no HorizontalPodAutoscaler {name} in namespace {self.namespace}")
+        return items[0]
 
     def hpa_generations(self, name: str) -> tuple[int, int | None]:
-        """The HPA's generation and the one its controller last acted on (status.observedGeneration, which
-        the Python client's model does not carry yet: read raw); None where the cluster does not report it.
-        A list by name, as hpa_for lists, so the Role needs no `get`."""
-        try:
-            response: Any = self.autoscaling.list_namespaced_horizontal_pod_autoscaler(
-                self.namespace, field_selector=f"metadata.name={name}", _preload_content=False
-            )
-        except ApiException as exc:
-            raise api_error(exc, f"reading HorizontalPodAutoscaler {name}") from exc
-        items = json.loads(response.data).get("items") or []
-        if not items:
-            raise NotFound(f"no HorizontalPodAutoscaler {name} in namespace {self.namespace}")
-        observed = items[0].get("status", {}).get("observedGeneration")
-        return int(items[0]["metadata"].get("generation", 0)), None if observed is None else int(observed)
+        """The HPA's generation and the one its controller last acted on (status.observedGeneration); None
+        where the cluster does not report it."""
+        found = self._hpa_named(name)
+        observed = (found.get("status") or {}).get("observedGeneration")
+        return int(convert.metadata(found).get("generation", 0)), None if observed is None else int(observed)
 
     def hpa(self, name: str) -> HpaInfo:
-        try:
-            items = self.autoscaling.list_namespaced_horizontal_pod_autoscaler(
-                self.namespace, field_selector=f"metadata.name={name}"
-            ).items
-        except ApiException as exc:
-            raise api_error(exc, f"reading HorizontalPodAutoscaler {name}") from exc
-        if not items:
-            raise NotFound(f"no HorizontalPodAutoscaler {name} in namespace {self.namespace}")
-        return convert.hpa(items[0])
+        return convert.hpa(self._hpa_named(name))

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 
-from kubernetes import client
 from kubernetes.client import ApiException
 
 from ops.kube import convert
-from ops.kube.connection import Connection
+from ops.kube.connection import Connection, Json
 from ops.kube.errors import KubeError, api_error
 from ops.model import DeployedRelease
 
@@ -31,11 +30,9 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def _release(deployment: client.V1Deployment, namespace: str) -> DeployedRelease:
+def _release(deployment: Json, namespace: str) -> DeployedRelease:
     info = convert.deployment(deployment, namespace=namespace)
-    meta = deployment.metadata
-    assert meta is not None
-    labels, annotations = meta.labels or {}, meta.annotations or {}
+    labels, annotations = convert.labels_of(deployment), convert.annotations_of(deployment)
     return DeployedRelease(
         namespace=info.namespace,
         release=labels.get(INSTANCE, ""),
@@ -50,7 +47,7 @@ def _release(deployment: client.V1Deployment, namespace: str) -> DeployedRelease
         ready=info.ready,
         available=info.available,
         revision=info.revision,
-        created=meta.creation_timestamp,
+        created=convert.time(convert.metadata(deployment).get("creationTimestamp")),
     )
 
 
@@ -60,12 +57,7 @@ def deployed(connection: Connection, *, all_namespaces: bool = False) -> list[De
     selector = f"{PART_OF}={CHART_NAME},{CHART}"
     where = "all namespaces" if all_namespaces else f"namespace {connection.namespace}"
     try:
-        if all_namespaces:
-            items = connection.apps.list_deployment_for_all_namespaces(label_selector=selector).items
-        else:
-            items = connection.apps.list_namespaced_deployment(
-                connection.namespace, label_selector=selector
-            ).items
+        items = connection.list("deployments", label_selector=selector, all_namespaces=all_namespaces)
     except ApiException as exc:
         error = api_error(exc, f"listing Deployments in {where}")
         if all_namespaces and exc.status == 403:
@@ -76,6 +68,6 @@ def deployed(connection: Connection, *, all_namespaces: bool = False) -> list[De
     found = [
         _release(d, connection.namespace)
         for d in items
-        if d.metadata and re.fullmatch(rf"{CHART_NAME}-\d.*", (d.metadata.labels or {}).get(CHART, ""))
+        if re.fullmatch(rf"{CHART_NAME}-\d.*", convert.labels_of(d).get(CHART, ""))
     ]
     return sorted(found, key=lambda r: (r.namespace, r.release))

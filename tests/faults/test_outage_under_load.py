@@ -64,13 +64,19 @@ class Tally:
         self.without_retry_after = 0
         self.no_response: collections.Counter[str] = collections.Counter()
         self.served_at: list[float] = []
+        # Set by the first request served after `back`, once the test has marked the database back.
+        self.back: float | None = None
+        self.served_again = asyncio.Event()
 
     def record(self, response: httpx.Response) -> None:
         self.statuses[response.status_code] += 1
         if response.status_code == 503 and not response.headers.get("retry-after"):
             self.without_retry_after += 1
         if response.status_code < 500:
-            self.served_at.append(time.monotonic())
+            now = time.monotonic()
+            self.served_at.append(now)
+            if self.back is not None and now > self.back:
+                self.served_again.set()
 
     def summary(self) -> str:
         return f"statuses {dict(self.statuses)}, no response {dict(self.no_response)}"
@@ -135,8 +141,12 @@ async def test_a_database_stopping_and_starting_under_load_answers_only_503s_wit
         # A restart (pg_ctl's own would keep the server on this test's pipes: it has no log file).
         await anyio.to_thread.run_sync(cluster.stop)
         await anyio.to_thread.run_sync(cluster.start)
-        back = time.monotonic()
-        await asyncio.sleep(3)
+        back = tally.back = time.monotonic()
+        # Recovery by itself, however long a busy machine takes (PgBouncer retries a failed server
+        # login only every server_login_retry, 15 s by default): served again within a minute.
+        with anyio.move_on_after(60):
+            await tally.served_again.wait()
+        await asyncio.sleep(1)  # and the load goes on meeting the database that is back
     finally:
         stop.set()
         await asyncio.gather(*clients)
@@ -146,7 +156,9 @@ async def test_a_database_stopping_and_starting_under_load_answers_only_503s_wit
     assert server_errors == {}, tally.summary()
     assert sum(tally.no_response.values()) == 0, tally.summary()
     assert tally.without_retry_after == 0, tally.summary()
-    assert any(served > back for served in tally.served_at), f"nothing served once back: {tally.summary()}"
+    assert any(served > back for served in tally.served_at), (
+        f"nothing served within 60 s of the database being back: {tally.summary()}"
+    )
     # Each 503 is logged once, with what caused it (the access line alone says nothing of why).
     assert server.output().count('"event": "answered 503"') == tally.statuses[503]
     assert '"reason": "none given"' not in server.output()

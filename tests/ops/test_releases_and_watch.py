@@ -257,3 +257,30 @@ def test_status_asks_once_per_kind_of_object(installed: Kube) -> None:
             "endpointslices", "horizontalpodautoscalers", "events",
         )
     )  # fmt: skip
+
+
+def test_status_loads_no_generated_api_class_or_model(installed: Kube) -> None:
+    """The client's generated API classes and pydantic models take about a second to build (CoreV1Api alone
+    builds some 375 models): ops.kube sends each request through the client's ApiClient and reads the JSON
+    itself. A fresh interpreter, so what other tests imported does not count."""
+    argv = ["--kubeconfig", installed.kubeconfig, "-n", installed.namespace, "-r", "blue", "-o", "json", "status"]  # fmt: skip
+    script = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from ops.cli import app\n"
+        f"result = CliRunner().invoke(app, {argv!r})\n"
+        "modules = sorted(m for m in sys.modules if m.startswith('kubernetes'))\n"
+        "print(json.dumps({'code': result.exit_code, 'output': result.output, 'modules': modules}))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True, cwd=ROOT
+    )
+    found = json.loads(run.stdout.splitlines()[-1])
+    assert found["code"] == 0, found["output"]
+    assert json.loads(found["output"])["state"]["deployment"]["name"] == "blue-inkwell"
+    modules = found["modules"]
+    assert "kubernetes.client.api_client" in modules  # the check would see the client's modules
+    assert "kubernetes.client.api.core_v1_api" not in modules
+    assert "kubernetes.client.models.v1_pod" not in modules
+    generated = [m for m in modules if m.startswith(("kubernetes.client.api.", "kubernetes.client.models."))]
+    assert generated == []

@@ -55,6 +55,7 @@ def test_help_and_usage_errors_import_no_kubernetes_module(args: list[str], code
     assert result.returncode == code, result.stderr[-2000:]
     assert "typer" in modules  # the measurement itself works
     assert _kubernetes(modules) == []
+    assert "httpx" not in modules
 
 
 def test_a_command_that_talks_to_a_cluster_does_import_it() -> None:
@@ -62,6 +63,8 @@ def test_a_command_that_talks_to_a_cluster_does_import_it() -> None:
     result, modules = _imported("--kubeconfig", "/nonexistent/kubeconfig", "status")
     assert result.returncode == 2
     assert "kubernetes" in modules
+    # httpx is for smoke and slo only (a fifth of a second): the cluster commands never load it.
+    assert "httpx" not in modules
 
 
 def test_the_help_lists_releases_and_the_global_request_timeout() -> None:
