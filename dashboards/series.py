@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from dashboards.config import Config
@@ -85,32 +85,14 @@ PASSWORD_HASH_REFUSALS = counter(metrics.PASSWORD_HASH_REFUSALS)
 BUILD_INFO = gauge(metrics.BUILD_INFO)
 
 
-# Live updates (issue 16, service/live/). Their metric objects land in service/observability/metrics.py
-# with the hub; until then they are declared here, as the hub exports them, on a registry of their own
-# that nothing scrapes, and read through the same converters. When the service defines them, each line
-# becomes `X = counter(metrics.X)` (or gauge, histogram), `_PENDING` goes, and the names join the
-# catalogue test's promised set (tests/dashboards/test_series.py).
-_PENDING = CollectorRegistry()
-LIVE_CONNECTIONS = gauge(Gauge("inkwell_live_connections", "Open sockets.", registry=_PENDING))
-LIVE_SUBSCRIPTIONS = gauge(
-    Gauge("inkwell_live_subscriptions", "Subscriptions by topic kind.", ["kind"], registry=_PENDING)
-)
-LIVE_EVENTS_PUBLISHED = counter(
-    Counter("inkwell_live_events_published", "Events published to the bus.", ["type"], registry=_PENDING)
-)
-LIVE_PUBLISH_FAILURES = counter(
-    Counter("inkwell_live_publish_failures", "Events the bus did not take.", registry=_PENDING)
-)
-LIVE_EVENTS_DELIVERED = counter(
-    Counter("inkwell_live_events_delivered", "Frames sent to sockets.", ["type"], registry=_PENDING)
-)
-LIVE_DELIVERY_LAG = histogram(
-    Histogram("inkwell_live_delivery_lag_seconds", "Commit to frame sent.", registry=_PENDING)
-)
-LIVE_DISCONNECTS = counter(
-    Counter("inkwell_live_disconnects", "Sockets closed, by why.", ["reason"], registry=_PENDING)
-)
-LIVE_BUS_UP = gauge(Gauge("inkwell_live_bus_up", "1 while the bus reader is connected.", registry=_PENDING))
+LIVE_CONNECTIONS = gauge(metrics.LIVE_CONNECTIONS)
+LIVE_SUBSCRIPTIONS = gauge(metrics.LIVE_SUBSCRIPTIONS)
+LIVE_EVENTS_PUBLISHED = counter(metrics.LIVE_EVENTS_PUBLISHED)
+LIVE_PUBLISH_FAILURES = counter(metrics.LIVE_PUBLISH_FAILURES)
+LIVE_EVENTS_DELIVERED = counter(metrics.LIVE_EVENTS_DELIVERED)
+LIVE_DELIVERY_LAG = histogram(metrics.LIVE_DELIVERY_LAG)
+LIVE_DISCONNECTS = counter(metrics.LIVE_DISCONNECTS)
+LIVE_BUS_UP = gauge(metrics.LIVE_BUS_UP)
 
 
 # The recording rules' series (rules.py), named level:metric:operations as Prometheus advises; they

@@ -52,6 +52,7 @@ INKWELL = [sys.executable, "-m", "service"]
 CHART = {
     "proxy_body_size": "1m",
     "timeout_seconds": 30,
+    "live_timeout_seconds": 3600,
     "db_pool_size": 10,
     "db_max_overflow": 10,
     "db_connection_budget": 89,
@@ -305,6 +306,7 @@ def nginx_config(*, prefix: Path, temp: Path, port: int, upstreams: list[int]) -
         "@UPSTREAMS@": servers,
         "@PROXY_BODY_SIZE@": CHART["proxy_body_size"],
         "@TIMEOUT@": f"{CHART['timeout_seconds']}s",
+        "@LIVE_TIMEOUT@": f"{CHART['live_timeout_seconds']}s",
         "@USER@": "user nobody nogroup;" if os.geteuid() == 0 else "",
     }
     config = NGINX_TEMPLATE.read_text()

@@ -18,6 +18,7 @@ from service.config import Settings, get_settings
 from service.db import Database, create_engine
 from service.health import router as health_router
 from service.live import wiring as live_wiring
+from service.live.commit import PublishOnCommit
 from service.middleware import is_expected_failure
 from service.observability.metrics import metrics_endpoint
 from service.profiles.endpoints import router as profiles_router
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     database = Database(engine, replica=_replica(settings, primary=engine))
     cache = create_cache(settings)
     limiter = create_limiter(settings)
-    # Every commit invalidates what it wrote; live events and jobs register here the same way.
+    # Every commit invalidates what it wrote; live events (below) and jobs register here the same way.
     database.on_commit(InvalidateOnCommit(cache))
     if database.replica is not None:
         # And with a replica, records the position each user's next reads must see.
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     # Live updates (service.live): the hub is the Publisher that units of work hand their events to.
     live = live_wiring.create_hub(settings, database) if settings.live_enabled else None
+    if live is not None:
+        # After the invalidation above: a client told of a change and re-fetching reads it fresh.
+        database.on_commit(PublishOnCommit(live))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

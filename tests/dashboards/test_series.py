@@ -60,6 +60,8 @@ def test_the_catalogue_reads_the_metrics_the_service_promises() -> None:
         *("CACHE_LOOKUPS", "CACHE_ERRORS", "RATE_LIMIT_CHECKS"),
         *("CACHE_LOOKUPS", "CACHE_ERRORS"),
         *("PASSWORD_HASH_WAITS", "PASSWORD_HASH_REFUSALS"),
+        *("LIVE_CONNECTIONS", "LIVE_SUBSCRIPTIONS", "LIVE_EVENTS_PUBLISHED", "LIVE_PUBLISH_FAILURES"),
+        *("LIVE_EVENTS_DELIVERED", "LIVE_DELIVERY_LAG", "LIVE_DISCONNECTS", "LIVE_BUS_UP"),
     }
     assert set(CATALOGUED) == promised
 

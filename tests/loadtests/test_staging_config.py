@@ -22,6 +22,7 @@ def test_the_stack_copies_the_charts_current_values() -> None:
     in_chart = {
         "proxy_body_size": values["ingress"]["proxyBodySize"],
         "timeout_seconds": values["ingress"]["timeoutSeconds"],
+        "live_timeout_seconds": values["ingress"]["liveTimeoutSeconds"],
     }
     assert in_chart == {key: CHART[key] for key in in_chart}
 
@@ -104,7 +105,14 @@ def test_nginx_config_routes_the_ingress_paths_to_every_service(tmp_path: Path) 
     assert "server 127.0.0.1:9002;" in config
     assert f"client_max_body_size {CHART['proxy_body_size']};" in config
     assert f"proxy_read_timeout {CHART['timeout_seconds']}s;" in config
-    locations = sorted(line.split("{")[0].strip() for line in config.splitlines() if "proxy_pass" in line)
+    assert f"proxy_read_timeout {CHART['live_timeout_seconds']}s;" in config  # the WebSocket's
+    assert "location = /api/live {" in config
+    assert "proxy_set_header Connection $connection_upgrade;" in config
+    locations = sorted(
+        line.split("{")[0].strip()
+        for line in config.splitlines()
+        if "proxy_pass" in line and line.strip().startswith("location")
+    )
     assert locations == [
         "location /api/",
         "location /docs/",
