@@ -53,6 +53,17 @@ class Recording:
         return events
 
 
+def record_events(app: Any, recording: Recording) -> None:
+    """Sends the app's live events to `recording`: service.main's PublishOnCommit hands them to the
+    hub's `publish` (registered after the cache's hook, so a client told of a change re-fetches a
+    response already invalidated); with live updates off, a hook of the test's own in the same place."""
+    hub = app.state.live
+    if hub is None:
+        app.state.database.on_commit(PublishOnCommit(recording))
+    else:
+        hub.publish = recording.publish
+
+
 @pytest.fixture
 def published() -> Recording:
     return Recording()
@@ -71,9 +82,7 @@ def live_app(
     published: Recording,
 ) -> Any:
     app = on_test_transaction(create_app(settings, engine=engine), sessionmaker)
-    # As service.main wires it: after the cache's hook, so a client told of a change re-fetches
-    # a response that is already invalidated.
-    app.state.database.on_commit(PublishOnCommit(published))
+    record_events(app, published)
     return app
 
 

@@ -30,7 +30,7 @@ from service.models import Comment, Tag
 from service.observability import tracing
 from tests.conftest import on_test_transaction
 from tests.factories import Account, create_article, create_comment, create_user
-from tests.live_events.conftest import Recording
+from tests.live_events.conftest import Recording, record_events
 from tests.support.asgi import asgi_client
 
 pytestmark = pytest.mark.anyio
@@ -215,7 +215,7 @@ async def traced_client(
     provider = TracerProvider()
     monkeypatch.setattr(tracing, "server_spans", lambda: tracing.ServerSpans(provider.get_tracer("test")))
     app = on_test_transaction(create_app(settings, engine=engine), sessionmaker)
-    app.state.database.on_commit(PublishOnCommit(published))
+    record_events(app, published)
     async with asgi_client(app) as client:
         yield client
 

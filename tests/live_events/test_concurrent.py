@@ -10,16 +10,15 @@ import httpx
 import pytest
 
 from service.live import events as live
-from service.live.commit import PublishOnCommit
 from tests.factories import create_article, create_user
-from tests.live_events.conftest import Recording
+from tests.live_events.conftest import Recording, record_events
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 @pytest.fixture
 async def live_committing(committing_client: httpx.AsyncClient, published: Recording) -> httpx.AsyncClient:
-    committing_client.app.state.database.on_commit(PublishOnCommit(published))  # type: ignore[attr-defined]
+    record_events(committing_client.app, published)  # type: ignore[attr-defined]
     return committing_client
 
 

@@ -11,11 +11,10 @@ import httpx
 import pytest
 
 from service.live import events as live
-from service.live.commit import PublishOnCommit
 from service.main import create_app
 from tests.conftest import test_settings
 from tests.factories import create_article, create_user, favorite, follow
-from tests.live_events.conftest import Recording
+from tests.live_events.conftest import Recording, record_events
 from tests.sqlite.test_embedded_default import migrate, sqlite_url
 from tests.support.asgi import asgi_client
 
@@ -27,7 +26,7 @@ async def sqlite_client(tmp_path: Path, published: Recording) -> AsyncIterator[h
     url = sqlite_url(tmp_path / "inkwell.db")
     await migrate(url)
     app = create_app(test_settings(url))
-    app.state.database.on_commit(PublishOnCommit(published))
+    record_events(app, published)
     try:
         async with asgi_client(app) as client:
             yield client
