@@ -40,6 +40,10 @@ PROFILE_FOLLOWED = "profile.followed"  # on `me`: someone followed me
 FOLLOWING_CHANGED = "following.changed"  # {"author": <id>, "following": bool}, on user:<follower>
 USER_DEACTIVATED = "user.deactivated"  # {}, on user:<id>: their sockets are closed
 INTERNAL_TYPES = frozenset({FOLLOWING_CHANGED, USER_DEACTIVATED})
+CLIENT_TYPES = (
+    COMMENT_CREATED, COMMENT_DELETED, ARTICLE_UPDATED, ARTICLE_DELETED, ARTICLE_FAVORITES,
+    ARTICLE_PUBLISHED, ARTICLE_FAVORITED, ARTICLE_COMMENTED, PROFILE_FOLLOWED,
+)  # fmt: skip
 
 
 def article_topic(slug: str) -> str:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from service import __version__
 from service.config import Settings
+from service.live import events
 from service.observability.tracing import current_trace_ids
 
 if TYPE_CHECKING:
@@ -217,6 +218,10 @@ for _kind in ("article", "me"):
     LIVE_SUBSCRIPTIONS.labels(_kind)
 for _reason in LIVE_DISCONNECT_REASONS:
     LIVE_DISCONNECTS.labels(_reason)
+for _type in (*events.CLIENT_TYPES, *sorted(events.INTERNAL_TYPES)):
+    LIVE_EVENTS_PUBLISHED.labels(_type)
+for _type in events.CLIENT_TYPES:  # internal types are never delivered
+    LIVE_EVENTS_DELIVERED.labels(_type)
 for _policy in RATE_LIMIT_POLICIES:
     for _result in RATE_LIMIT_RESULTS:
         RATE_LIMIT_CHECKS.labels(_policy, _result)
@@ -310,6 +315,14 @@ class ReplicaTimedAsyncAdaptedQueuePool(TimedAsyncAdaptedQueuePool):
 
 def instrument_engine(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
+    pool = sync_engine.pool
+    if isinstance(pool, QueuePool):
+        # Each app that takes the engine writes its pool's series, even for an engine instrumented
+        # before: the gauges are the process's, and the pool of the app made last is the one it
+        # serves (in the tests, an app on the suite's shared engine after another test's own).
+        _pool_series(getattr(pool, "database", "primary")).size.set(pool.size())
+        pool._inkwell_overflow = None  # type: ignore[attr-defined]  # open and overflow written afresh
+        _record_pool(pool)
     if getattr(sync_engine, "_inkwell_instrumented", False):
         return
     sync_engine._inkwell_instrumented = True  # type: ignore[attr-defined]
@@ -327,11 +340,6 @@ def instrument_engine(engine: AsyncEngine) -> None:
         started = getattr(context, "_inkwell_started", None)
         if started is not None:
             DB_QUERY_DURATION.labels(_operation_of(statement)).observe(time.perf_counter() - started)
-
-    pool = sync_engine.pool
-    if isinstance(pool, QueuePool):
-        _pool_series(getattr(pool, "database", "primary")).size.set(pool.size())
-        _record_pool(pool)
 
 
 class _PoolSeries:
