@@ -234,7 +234,7 @@ def live(config: Config) -> list[Panel]:
         graph(
             "Live bus reader up",
             "1 while a pod's Redis Streams reader is connected; 0 on a pod whose listeners hear nothing "
-            "and whose new sockets are refused (1013). Without Redis (one pod) it stays 0.",
+            "and whose new sockets are refused (1013). Without Redis (one process) the in-process bus is always 1.",
             [(q.live_bus_up(chosen), "{{pod}}")],
             unit="short",
             steps=[(None, "red"), (1.0, "green")],

@@ -90,8 +90,8 @@ class Config:
     live_disconnect_window: str = "5m"
     live_disconnect_for: str = "10m"
     live_normal_disconnects: str = "client|drain|idle"
-    # A pod whose bus reader is down while the release's pods had one up within this (so a release
-    # that runs without Redis, one pod fanning out in process, never alerts).
+    # A pod whose bus reader is down while the release's pods had one up within this (a release
+    # without Redis fans out in its one process, whose in-process bus is always up).
     live_bus_memory: str = "1d"
     live_bus_down_for: str = "3m"
     # The share of publishes the bus refused (events lost for every listener).
