@@ -45,6 +45,9 @@ def _in_namespace(docs: list[dict[str, Any]], namespace: str) -> str:
     return yaml.safe_dump_all(moved)
 
 
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+
+
 def _apply(kube: Kube, path: Path, *, dry_run: bool) -> list[dict[str, Any]]:
     docs = _docs(path)
     extra = ["--dry-run=server"] if dry_run else []
@@ -64,6 +67,7 @@ def test_the_plain_manifests_are_the_expected_ones() -> None:
     assert [path.relative_to(K8S).as_posix() for path in MANIFESTS] == [
         "namespaces.yaml",
         "otel-collector/otel-collector.yaml",
+        "rbac/inkwell-ops-all-namespaces.yaml",
         "rbac/inkwell-ops.yaml",
     ]
 
@@ -74,7 +78,7 @@ def test_every_manifest_is_accepted_by_the_api_server(kube: Kube, path: Path) ->
     expected = [(doc["kind"], doc["metadata"]["name"]) for doc in _docs(path)]
     assert [(obj["kind"], obj["metadata"]["name"]) for obj in applied] == expected
     for obj in applied:
-        if obj["kind"] != "Namespace":
+        if obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"]["namespace"] == kube.namespace
 
 
