@@ -54,7 +54,7 @@ def to_locust(name: str, response_time: float, length: int, exception: Exception
     """A request-like event in locust's stats (and so its CSV and HTML report) as "WS <name>"."""
     from locust import events
 
-    events.request.fire(
+    events.request.fire(  # type: ignore[no-untyped-call] # locust's events are untyped
         request_type=REQUEST_TYPE,
         name=name,
         response_time=response_time,
@@ -213,7 +213,11 @@ class Ledger:
             "posts": [asdict(post) for post in self.posts],
             "listeners": [
                 {
-                    slug: {"since": sub.since, "received": sorted(sub.received), "resynced_at": sub.resynced_at}
+                    slug: {
+                        "since": sub.since,
+                        "received": sorted(sub.received),
+                        "resynced_at": sub.resynced_at,
+                    }
                     for slug, sub in subscriptions.items()
                 }
                 for subscriptions in self.listeners
@@ -241,7 +245,9 @@ class Ledger:
         tally = count(self.posts, self.listeners)
         tally.duplicates, tally.reconnects, tally.resyncs = self.duplicates, self.reconnects, self.resyncs
         if tally.lost:
-            logger.error("listeners lost %d of %d comments: %s", tally.lost, tally.expected, tally.lost_by_article)
+            logger.error(
+                "listeners lost %d of %d comments: %s", tally.lost, tally.expected, tally.lost_by_article
+            )
         return tally
 
 

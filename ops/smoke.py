@@ -250,9 +250,7 @@ def _live_comment(journey: _Journey, watch: _LiveWatch, slug: str, path: str) ->
         f"{path}/comments",
         {201},
         body={"comment": {"body": "Smoke comment."}},
-        check=lambda r: (
-            "" if r.json().get("comment", {}).get("body") == "Smoke comment." else "comment lost"
-        ),
+        check=lambda r: "" if r.json().get("comment", {}).get("body") == "Smoke comment." else "comment lost",
     )
     step = Step("live", "WS", LIVE_PATH, None, "101", False, None)
     try:

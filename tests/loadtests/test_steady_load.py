@@ -217,7 +217,9 @@ def http_requests(stats_csv: Path) -> tuple[dict[str, str], int, int]:
     with stats_csv.open() as stats:
         rows = list(csv.DictReader(stats))
     total = next(row for row in rows if row["Name"] == "Aggregated")
-    sockets = sum(int(row["Request Count"]) for row in rows if (row["Type"], row["Name"]) == ("WS", "connect"))
+    sockets = sum(
+        int(row["Request Count"]) for row in rows if (row["Type"], row["Name"]) == ("WS", "connect")
+    )
     ws = sum(int(row["Request Count"]) for row in rows if row["Type"] == "WS")
     return total, int(total["Request Count"]) - ws, sockets
 
