@@ -171,6 +171,11 @@ class Ledger:
         self.reconnects = 0
         self.resyncs = 0
 
+    def reset(self) -> None:
+        """A new run (the web UI starts one after another in one process): nothing of the last."""
+        self.posts, self.listeners = [], []
+        self.duplicates = self.reconnects = self.resyncs = 0
+
     # -- writers --------------------------------------------------------------------------------
 
     @contextlib.contextmanager

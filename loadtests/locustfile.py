@@ -354,6 +354,11 @@ def live_messages(environment: Any, **_kwargs: Any) -> None:
         runner.register_message(FINAL_TALLY, final_tally)
 
 
+@events.test_start.add_listener
+def new_live_records(**_kwargs: Any) -> None:
+    live.LEDGER.reset()  # on every process: the master's merged records and each worker's own
+
+
 @events.test_stopping.add_listener
 def let_listeners_settle(environment: Any, **_kwargs: Any) -> None:
     runner = environment.runner

@@ -52,6 +52,8 @@ def test_a_workers_records_travel_as_json_and_are_counted_with_the_masters() -> 
         master.merge(json.loads(json.dumps(worker.to_json())))
     tally = master.tally()
     assert (tally.listeners, tally.expected, tally.delivered, tally.reconnects) == (1, 1, 1, 1)
+    master.reset()  # the next run starts from nothing
+    assert (master.tally().listeners, master.tally().expected, master.reconnects) == (0, 0, 0)
 
 
 def test_each_delivery_is_reported_with_its_lag_from_the_stamp_in_its_body() -> None:
