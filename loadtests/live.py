@@ -44,6 +44,10 @@ SUBPROTOCOL = "inkwell.live.v1"
 # Load generators' clocks may differ by this much (NTP keeps them far closer): comments posted this
 # close to a subscription are not judged either way.
 CLOCK_MARGIN_SECONDS = 1.0
+# Before reconnecting a closed socket: a draining pod closes new sockets too (1012) until the load
+# balancer stops sending them there, and a tight loop of reconnects would be all the listener does.
+# (Cooperative: gevent's monkey-patching makes time.sleep yield.)
+RECONNECT_PAUSE_SECONDS = 0.2
 REQUEST_TYPE = "WS"  # locust's "method" column: the groups are "WS comment.created", "WS connect"
 
 # What a delivery is reported with: (name, response time in ms, length, exception or None).
@@ -331,10 +335,12 @@ class Listener:
             except (OSError, websocket.WebSocketException) as error:
                 logger.info("live socket closed (%s): reconnecting", error)
                 self.drop()
+                time.sleep(RECONNECT_PAUSE_SECONDS)
                 continue
             if not frame:  # a close frame: the server asked us to reconnect (1012, 1013, 4409)
                 logger.info("live socket closed by the server: reconnecting")
                 self.drop()
+                time.sleep(RECONNECT_PAUSE_SECONDS)
                 continue
             self.handle(frame, time.time())
         return True
