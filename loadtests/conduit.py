@@ -64,6 +64,13 @@ class World:
     slugs: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
+    # The articles the live listeners listen to and writers comment on most (mix.POPULAR_ARTICLES):
+    # the oldest with the tag POPULAR_TAG, so every locust process of a run, and of later runs on the
+    # same staging, picks the same ones whatever worlds the others built.
+    popular: list[str] = field(default_factory=list)
+
+
+POPULAR_TAG = "lt-popular"
 
 
 _worlds: dict[str, World] = {}
@@ -216,7 +223,9 @@ class ConduitUser(FastHttpUser):
                 world.authors.append(str(author))
                 for _ in range(ARTICLES_PER_AUTHOR):
                     tags = RNG.sample(TAGS, RNG.randint(1, 3))
-                    world.slugs.append(self.need(self.publish(tags)))
+                    # Candidates for the popular articles: only the oldest ones of a staging become it.
+                    popular = len(world.slugs) < mix.POPULAR_ARTICLES
+                    world.slugs.append(self.need(self.publish([*tags, POPULAR_TAG] if popular else tags)))
                     world.tags.extend(tag for tag in tags if tag not in world.tags)
             for slug in world.slugs:
                 for _ in range(COMMENTS_PER_ARTICLE):
@@ -231,10 +240,20 @@ class ConduitUser(FastHttpUser):
                 theirs = article["author"]["username"].startswith(WRITER_PREFIX)
                 if not theirs and article["slug"] not in world.slugs:
                     world.slugs.append(article["slug"])
+            world.popular = self._oldest_popular() or world.slugs[: mix.POPULAR_ARTICLES]
         finally:
             self.token, self.username = token, username
         logger.info("load test data: %d articles by %d authors", len(world.slugs), len(world.authors))
         return world
+
+    def _oldest_popular(self) -> list[str]:
+        """The oldest articles tagged POPULAR_TAG (the list is newest first: the last page of it)."""
+        path = f"/api/articles?tag={POPULAR_TAG}"
+        first = self.need(self.call("GET", f"{path}&limit=1&offset=0", name="/api/articles?tag=[tag]"))
+        offset = max(0, int(first["articlesCount"]) - mix.POPULAR_ARTICLES)
+        page = f"{path}&limit={mix.POPULAR_ARTICLES}&offset={offset}"
+        last = self.need(self.call("GET", page, name="/api/articles?tag=[tag]"))
+        return [article["slug"] for article in last["articles"]]
 
     # -- writes used by setup and by writers ----------------------------------------------------
 
@@ -252,9 +271,9 @@ class ConduitUser(FastHttpUser):
         )
         return str(body["article"]["slug"]) if body else None
 
-    def comment(self, slug: str) -> int | None:
-        """Comments on the article; the comment's id, None if that failed."""
-        words = text(12)
+    def comment(self, slug: str, words: str | None = None) -> int | None:
+        """Comments on the article (`words`, or some text); the comment's id, None if that failed."""
+        words = words or text(12)
         body = self.call(
             "POST",
             f"/api/articles/{slug}/comments",

@@ -1,5 +1,7 @@
 """SLO gates judged at the end of a run: p95 and p99 per request group and overall, the failure ratio
-and the throughput, against loadtests/slo.toml or the command line; one verdict table, one exit code."""
+and the throughput, against loadtests/slo.toml or the command line; one verdict table, one exit code.
+The live listeners' gates: delivery lag is the latency of the "WS comment.created" group, and no lost
+events (`LiveCount`, summed over every locust process by loadtests/live.py)."""
 
 from __future__ import annotations
 
@@ -48,6 +50,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class LiveCount:
+    """What the live listeners of a run counted (loadtests/live.py `LiveTally`, summed)."""
+
+    expected: int
+    delivered: int
+    resynced: int
+    lost: int
+
+
+LIVE = "live listeners"
+
+
+@dataclass(frozen=True)
 class SloConfig:
     """`total` judges all requests together, `every_group` each request group ("GET /api/tags"),
     `groups` overrides it for some; groups with fewer than `min_samples` requests get no latency verdict."""
@@ -59,6 +74,8 @@ class SloConfig:
     min_samples: int = 20
     # Groups left out of the total's latency (they have their own limits), not of its failures or rate.
     latency_excludes: tuple[str, ...] = ()
+    # Comments a writer posted that some listener subscribed to the article never got (nor resynced).
+    max_lost_events: int | None = None
 
     def for_group(self, key: str) -> Limits:
         return self.every_group.merged(self.groups.get(key, Limits()))
@@ -66,12 +83,16 @@ class SloConfig:
     @classmethod
     def load(cls, path: Path) -> SloConfig:
         data = tomllib.loads(path.read_text())
-        unknown = set(data) - {"min_samples", "total", "every_group", "groups"}
+        unknown = set(data) - {"min_samples", "total", "every_group", "groups", "live"}
         if unknown:
             raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
         total = dict(data.get("total", {}))
         min_rps = total.pop("min_rps", None)
         excludes = tuple(str(group) for group in total.pop("latency_excludes", ()))
+        live = dict(data.get("live", {}))
+        if set(live) - {"max_lost_events"}:
+            raise ValueError(f"{path} [live]: unknown keys {sorted(set(live) - {'max_lost_events'})}")
+        max_lost = live.get("max_lost_events")
         return cls(
             total=Limits.parse(total, f"{path} [total]"),
             min_rps=float(min_rps) if min_rps is not None else None,
@@ -82,6 +103,7 @@ class SloConfig:
             },
             min_samples=int(data.get("min_samples", cls.min_samples)),
             latency_excludes=excludes,
+            max_lost_events=int(max_lost) if max_lost is not None else None,
         )
 
     def overridden(
@@ -166,7 +188,21 @@ def _latency(config: SloConfig, observation: Observation, limits: Limits) -> Ite
             yield Check(observation.group, gate, observed, limit, observed <= limit)
 
 
-def evaluate(config: SloConfig, total: Observation, groups: Iterable[Observation]) -> Verdict:
+def _lost_events(config: SloConfig, live: LiveCount | None) -> Iterable[Check]:
+    if config.max_lost_events is None or live is None:
+        return
+    limit = config.max_lost_events
+    if live.expected == 0:
+        # No listener ran, or no comment was posted to an article one listened to: nothing to judge.
+        yield Check(LIVE, "lost events", None, limit, None, "no comment expected by a listener")
+        return
+    note = f"of {live.expected} expected: {live.delivered} delivered, {live.resynced} resynced"
+    yield Check(LIVE, "lost events", live.lost, limit, live.lost <= limit, note)
+
+
+def evaluate(
+    config: SloConfig, total: Observation, groups: Iterable[Observation], live: LiveCount | None = None
+) -> Verdict:
     checks: list[Check] = []
     if config.min_rps is not None:
         checks.append(Check(TOTAL, "min rps", total.rps, config.min_rps, total.rps >= config.min_rps))
@@ -195,6 +231,7 @@ def evaluate(config: SloConfig, total: Observation, groups: Iterable[Observation
                 )
             )
         checks.extend(_latency(config, observation, limits))
+    checks.extend(_lost_events(config, live))
     return Verdict(tuple(checks))
 
 
@@ -230,6 +267,8 @@ def _number(value: float | None, gate: str) -> str:
         return "-"
     if gate == "failure ratio":
         return f"{value:.2%}"
+    if gate == "lost events":
+        return f"{value:,.0f}"
     return f"{value:,.1f}" if gate == "min rps" else f"{value:,.0f}"
 
 

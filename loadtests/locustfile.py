@@ -12,18 +12,20 @@ import csv
 import io
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
 import flask
-from locust import LoadTestShape, events, task
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+import gevent
+from locust import LoadTestShape, constant, events, task
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from rich.console import Console
 from rich.table import Table
 
-from loadtests import gates, mix
+from loadtests import gates, live, mix
 from loadtests.conduit import (
     PASSWORD,
     RNG,
@@ -36,7 +38,7 @@ from loadtests.conduit import (
 )
 from loadtests.shapes import SHAPES, Schedule, ShapeParams, StageRecorder, build, find_knee
 
-__all__ = ["AnonymousReader", "NamedShape", "SignedInReader", "Writer"]
+__all__ = ["AnonymousReader", "LiveListener", "NamedShape", "SignedInReader", "Writer"]
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +227,15 @@ class Writer(ConduitUser):
 
     @task(mix.WRITER["comment"])
     def comment_on(self) -> None:
-        slug = RNG.choice(self.world.slugs + self.articles)
-        comment = self.comment(slug)
+        if RNG.random() < mix.POPULAR_COMMENT_SHARE:
+            slug = RNG.choice(self.world.popular)  # where the live listeners are
+        else:
+            slug = RNG.choice(self.world.slugs + self.articles)
+        with live.LEDGER.posting():
+            sent_at = time.time()  # wall clock: compared with listeners' on other machines
+            comment = self.comment(slug, live.stamped(text(12), sent_at))
+            if comment is not None:
+                live.LEDGER.record(slug, comment, sent_at, time.time())
         if comment is not None:
             self.comments.append((slug, comment))
 
@@ -273,6 +282,96 @@ class Writer(ConduitUser):
     def log_in_again(self) -> None:
         with contextlib.suppress(RequestFailed):  # counted as a failure; the old token still works
             self.login(*self.credentials)
+
+
+class LiveListener(ConduitUser):
+    """An open article page: a WebSocket to /api/live subscribed to the popular articles, reading the
+    comments the writers post there (loadtests/live.py counts them), anonymous as most readers are.
+    It stays after the writers stop, until no comment has been posted for a settle time."""
+
+    weight = mix.USER_WEIGHTS["listener"]
+    wait_time = constant(0)  # its task is reading the socket; a failed connect waits in `listen`
+
+    def setup(self) -> None:
+        assert self.host is not None
+        self.socket = live.Listener(self.host, self.world.popular)
+
+    @task
+    def listen(self) -> None:
+        if not self.socket.listen(mix.LISTEN_SECONDS):
+            gevent.sleep(mix.THINK_SECONDS[0])  # could not connect: counted, tried again after a think
+        for slug in self.socket.refetch:
+            # A resync: what was missed is re-fetched over REST, as docs/live.md tells clients to.
+            self.call("GET", f"/api/articles/{slug}/comments", name="/api/articles/[slug]/comments")
+        self.socket.refetch.clear()
+
+    def on_stop(self) -> None:
+        if not self.is_set_up:
+            return
+        try:
+            # The writers stop with it (on every worker at once): it keeps reading for a settle time,
+            # and longer while this process's writers still post (bounded).
+            started = time.monotonic()
+            deadline = started + mix.LISTEN_SETTLE_LIMIT_SECONDS
+            while time.monotonic() < deadline and (
+                time.monotonic() - started < mix.LISTEN_SETTLE_SECONDS
+                or live.LEDGER.quiet_for() < mix.LISTEN_SETTLE_SECONDS
+            ):
+                self.socket.listen(0.5)
+        finally:
+            self.socket.close()
+
+
+# The live listeners' records are counted on the master (loadtests/live.py). A headless master quits
+# by telling its workers "quit" and waiting half a second for their last report (locust's
+# MasterRunner.quit): too short for listeners that stay a settle time after the writers. So, as the
+# master stops, it asks every worker to stop its users itself and answer with its records, and waits
+# for the answers (bounded by --stop-timeout and a margin).
+STOP_AND_COUNT = "inkwell_live_stop_and_count"
+FINAL_TALLY = "inkwell_live_final_tally"
+_final_tallies: set[str] = set()
+
+
+@events.init.add_listener
+def live_messages(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+
+        def stop_and_count(msg: Any, **_: Any) -> None:
+            # The users stop as at the end of a run (writers, and listeners after their settle), but
+            # the worker stays for the master's "quit", which then finds nothing left to stop.
+            runner.stop_users(dict(runner.user_classes_count))
+            runner.send_message(FINAL_TALLY, live.LEDGER.to_json())
+
+        runner.register_message(STOP_AND_COUNT, stop_and_count, concurrent=True)
+    elif isinstance(runner, MasterRunner):
+
+        def final_tally(msg: Any, **_: Any) -> None:
+            if msg.node_id not in _final_tallies:  # once per worker and stop
+                live.LEDGER.merge(msg.data)
+                _final_tallies.add(msg.node_id)
+
+        runner.register_message(FINAL_TALLY, final_tally)
+
+
+@events.test_start.add_listener
+def new_live_records(**_kwargs: Any) -> None:
+    live.LEDGER.reset()  # on every process: the master's merged records and each worker's own
+
+
+@events.test_stopping.add_listener
+def let_listeners_settle(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner) or not runner.reported_user_classes_count.get("LiveListener"):
+        return
+    workers = {client.id for client in runner.clients.all}
+    _final_tallies.clear()
+    runner.send_message(STOP_AND_COUNT)
+    deadline = time.monotonic() + environment.stop_timeout + mix.LISTEN_SETTLE_LIMIT_SECONDS + 15
+    while not workers <= _final_tallies and time.monotonic() < deadline:
+        gevent.sleep(0.2)
+    if not workers <= _final_tallies:
+        logger.error("no final live tally from workers %s: the count is partial", workers - _final_tallies)
 
 
 # -- options, shape and verdict -----------------------------------------------------------------
@@ -411,7 +510,9 @@ def judge_now(environment: Any, *, quiet: bool = False) -> tuple[gates.Verdict, 
         min_rps=_limit(options.gate_min_rps),
     )
     total, groups = gates.observations(environment.stats, config.latency_excludes)
-    verdict = gates.evaluate(config, total, groups)
+    tally = live.LEDGER.tally()
+    count = gates.LiveCount(tally.expected, tally.delivered, tally.resynced, tally.lost)
+    verdict = gates.evaluate(config, total, groups, count if tally.listeners else None)
     console = Console(highlight=False, width=150, record=True, file=io.StringIO() if quiet else None)
     shape = environment.shape_class
     stages = stage_table(shape) if isinstance(shape, NamedShape) else None
@@ -454,7 +555,11 @@ def judge(environment: Any, **_kwargs: Any) -> None:
         gates.add_to_html_report(Path(html), verdict, console)
     report = options.slo_report or (f"{options.csv_prefix}_slo.json" if options.csv_prefix else None)
     if report:
-        extra: dict[str, Any] = {"shape": getattr(options, "shape", None), "host": environment.host}
+        extra: dict[str, Any] = {
+            "shape": getattr(options, "shape", None),
+            "host": environment.host,
+            "live": live.LEDGER.tally().to_json(),
+        }
         if isinstance(shape, NamedShape) and shape.recorder is not None:
             extra["stages"] = [{**vars(result), "rps": result.rps} for result in shape.recorder.results]
         gates.write_report(Path(report), verdict, total, extra)

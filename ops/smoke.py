@@ -1,5 +1,8 @@
 """A user's journey through the public API after a deploy (register, log in, publish, read, comment,
 delete), plus the check that internal endpoints are not published, with each step's status and latency.
+The comment is also watched for over /api/live (the `live` step): a socket opened through the same URL
+and subscribed to the article before the comment is posted must receive its `comment.created`, which
+proves the ingress upgrades WebSockets and the service publishes after the commit.
 
 Whether the URL reaches the service itself (make run, a port-forward, a pod's port: the probes are
 served) or an ingress (they are not) is found by asking it, never from its address: the staging stack's
@@ -9,6 +12,7 @@ nginx and a port-forwarded ingress are loopback URLs too. Since /metrics has a p
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -18,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # Imported where a request is made: every other command loads this module (its report is shown by
-    # ops.views), and httpx takes a fifth of a second to import.
+    # ops.views), and httpx takes a fifth of a second to import; websocket-client likewise.
     import httpx
+    import websocket
 
 INTERNAL = ("/metrics", "/healthz", "/readyz")
 
@@ -126,6 +131,146 @@ class _Journey:
         self.report.steps.append(Step(name, method, path, None, "-", False, None, f"skipped: {why}"))
 
 
+LIVE_PATH = "/api/live"
+SUBPROTOCOL = "inkwell.live.v1"
+NO_UPGRADE = (
+    "the URL did not upgrade {path} to a WebSocket ({answer}): the ingress does not pass WebSockets "
+    "there. Check the live Ingress (<release>-live: its Upgrade handling, e.g. nginx.org/websocket-"
+    "services on F5 NGINX, and its proxy read/send timeouts, docs/live-operations.md), or live "
+    "updates are off (live.enabled)"
+)
+
+
+def live_url(url: str) -> str:
+    """ws:// or wss:// for the http(s) URL, path /api/live."""
+    base = url.rstrip("/")
+    scheme, _, rest = base.partition("://")
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + LIVE_PATH
+
+
+class _LiveWatch:
+    """A socket on /api/live subscribed to one article, opened before the comment is posted."""
+
+    def __init__(self, url: str, *, host: str | None, timeout: float, verify: bool) -> None:
+        self.url = live_url(url)
+        self.host = host
+        self.timeout = timeout
+        self.verify = verify
+        self.socket: websocket.WebSocket | None = None
+        self.upgraded = False  # the handshake answered 101
+
+    def open(self, slug: str) -> str:
+        """Connects and subscribes to article:<slug>; what went wrong, or "" once subscribed."""
+        import ssl
+
+        import websocket
+
+        options: dict[str, Any] = {"subprotocols": [SUBPROTOCOL], "timeout": self.timeout}
+        # No Origin: the service checks a browser's against INKWELL_CORS_ORIGINS, and this is none.
+        options["suppress_origin"] = True
+        if self.host:
+            options["host"] = self.host
+        if not self.verify:
+            options["sslopt"] = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        try:
+            self.socket = websocket.create_connection(self.url, **options)
+        except websocket.WebSocketBadStatusException as exc:
+            return NO_UPGRADE.format(path=LIVE_PATH, answer=f"HTTP {exc.status_code}")
+        except (OSError, websocket.WebSocketException) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        self.upgraded = True
+        topic = f"article:{slug}"
+        deadline = time.monotonic() + self.timeout
+        while True:
+            problem = self._send({"type": "subscribe", "topics": [topic]}) or self._await(
+                lambda m: m.get("type") == "subscribed" and topic in m.get("topics", [])
+            )
+            # The service looks the article up in a read that may go to a replica, where one just
+            # published is unknown for as long as the replica lags: asked again, until the timeout.
+            if '"not found"' not in problem or time.monotonic() >= deadline:
+                return problem
+            time.sleep(0.2)
+
+    def _send(self, message: dict[str, Any]) -> str:
+        import websocket
+
+        assert self.socket is not None
+        try:
+            self.socket.send(json.dumps(message))
+        except (OSError, websocket.WebSocketException) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return ""
+
+    def _await(self, wanted: Callable[[dict[str, Any]], bool]) -> str:
+        """Reads frames until one is `wanted` (""), an error, a close or the timeout (what happened)."""
+        import websocket
+
+        assert self.socket is not None
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.socket.settimeout(left)
+            try:
+                opcode, data = self.socket.recv_data()
+            except websocket.WebSocketTimeoutException:
+                break
+            except (OSError, websocket.WebSocketException) as exc:
+                return f"the socket closed: {type(exc).__name__}: {exc}"
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                # The close code and reason (docs/live.md), e.g. 1013 when the service lost its bus.
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                return f"the service closed the socket: {code} {data[2:].decode(errors='replace')}".rstrip()
+            if opcode != websocket.ABNF.OPCODE_TEXT:
+                continue
+            message = json.loads(data)
+            if message.get("type") == "error":
+                return f"refused: {json.dumps(message.get('errors'))}"
+            if wanted(message):
+                return ""
+        return f"nothing within {self.timeout:g} s"
+
+    def receive_comment(self, comment: int) -> str:
+        return self._await(
+            lambda m: m.get("type") == "comment.created" and m.get("comment", {}).get("id") == comment
+        )
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+
+
+def _live_comment(journey: _Journey, watch: _LiveWatch, slug: str, path: str) -> None:
+    """The comment step, watched for over the socket: the `live` step's latency is from the POST sent
+    to its `comment.created` received."""
+    opened = watch.open(slug)
+    started = time.perf_counter()
+    posted = journey.call(
+        "comment",
+        "POST",
+        f"{path}/comments",
+        {201},
+        body={"comment": {"body": "Smoke comment."}},
+        check=lambda r: "" if r.json().get("comment", {}).get("body") == "Smoke comment." else "comment lost",
+    )
+    step = Step("live", "WS", LIVE_PATH, None, "101", False, None)
+    try:
+        step.status = 101 if watch.upgraded else None
+        if opened:
+            step.detail = opened
+        elif posted is None:
+            step.detail = "skipped: the comment was not posted"
+        else:
+            step.detail = watch.receive_comment(int(posted.json()["comment"]["id"]))
+            if not step.detail:
+                step.ok = True
+                step.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            else:
+                step.detail = f"comment.created not received: {step.detail}"
+    finally:
+        watch.close()
+    journey.report.steps.append(step)
+
+
 def _brief(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return text[:160] + ("..." if len(text) > 160 else "")
@@ -177,6 +322,7 @@ def run(
                 ("publish", "POST", "/api/articles"),
                 ("read", "GET", "/api/articles/{slug}"),
                 ("comment", "POST", "/api/articles/{slug}/comments"),
+                ("live", "WS", LIVE_PATH),
                 ("delete", "DELETE", "/api/articles/{slug}"),
             ):
                 journey.skip(name, method, path, "no token")
@@ -197,8 +343,13 @@ def run(
             check=lambda r: "" if r.json().get("article", {}).get("slug") else "no slug in the answer",
         )
         if created is None:
-            for name, method in (("read", "GET"), ("comment", "POST"), ("delete", "DELETE")):
-                journey.skip(name, method, "/api/articles/{slug}", "no article")
+            for name, method, where in (
+                ("read", "GET", "/api/articles/{slug}"),
+                ("comment", "POST", "/api/articles/{slug}/comments"),
+                ("live", "WS", LIVE_PATH),
+                ("delete", "DELETE", "/api/articles/{slug}"),
+            ):
+                journey.skip(name, method, where, "no article")
             return report
         slug = created.json()["article"]["slug"]
         path = f"/api/articles/{slug}"
@@ -211,16 +362,8 @@ def run(
                 "" if r.json().get("article", {}).get("title") == title else "another title came back"
             ),
         )
-        journey.call(
-            "comment",
-            "POST",
-            f"{path}/comments",
-            {201},
-            body={"comment": {"body": "Smoke comment."}},
-            check=lambda r: (
-                "" if r.json().get("comment", {}).get("body") == "Smoke comment." else "comment lost"
-            ),
-        )
+        watch = _LiveWatch(url, host=host, timeout=timeout, verify=verify)
+        _live_comment(journey, watch, slug, path)
         journey.call("delete", "DELETE", path, {204})
         journey.call("gone", "GET", path, {404})
     return report

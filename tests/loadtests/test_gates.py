@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,10 @@ from rich.console import Console
 
 from loadtests.gates import (
     DEFAULT_SLO_FILE,
+    LIVE,
     TOTAL,
     Limits,
+    LiveCount,
     Observation,
     SloConfig,
     evaluate,
@@ -52,6 +54,10 @@ def test_the_shipped_slo_file_loads_with_the_services_slo() -> None:
     assert config.for_group("POST /api/users").p99_ms == 1000
     assert config.for_group("GET /api/tags") == config.every_group
     assert "POST /api/users" in config.latency_excludes
+    # The live listeners: no lost event, and a delivery lag under the service's alert (2.5 s).
+    assert config.max_lost_events == 0
+    assert config.for_group("WS comment.created").p99_ms == 1000
+    assert "WS comment.created" in config.latency_excludes
 
 
 def test_an_unknown_key_in_the_slo_file_is_refused(tmp_path: Path) -> None:
@@ -192,3 +198,32 @@ def test_percentiles_agree_with_locusts_own() -> None:
     cases = json.dumps({"histograms": histograms, "shares": shares})
     result = subprocess.run([sys.executable, "-c", script, cases], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == [[percentile(h, s) for s in shares] for h in histograms]
+
+
+LIVE_CONFIG = replace(CONFIG, max_lost_events=0)
+
+
+def test_a_single_lost_event_fails_the_live_gate_and_resyncs_are_not_lost() -> None:
+    kept = LiveCount(expected=40, delivered=37, resynced=3, lost=0)
+    verdict = evaluate(LIVE_CONFIG, HEALTHY, [], kept)
+    assert verdict.passed
+    check = next(check for check in verdict.checks if check.gate == "lost events")
+    assert (check.group, check.observed, check.passed) == (LIVE, 0, True)
+    assert "37 delivered, 3 resynced" in check.note
+    one_lost = LiveCount(expected=40, delivered=39, resynced=0, lost=1)
+    assert failed(evaluate(LIVE_CONFIG, HEALTHY, [], one_lost)) == [(LIVE, "lost events")]
+
+
+def test_the_live_gate_is_skipped_without_listeners_or_expected_comments() -> None:
+    # No listener in the run (None): no live check at all; listeners that expected nothing: shown, skipped.
+    assert [c for c in evaluate(LIVE_CONFIG, HEALTHY, []).checks if c.group == LIVE] == []
+    nothing = evaluate(LIVE_CONFIG, HEALTHY, [], LiveCount(0, 0, 0, 0))
+    assert [(c.gate, c.passed) for c in nothing.checks if c.group == LIVE] == [("lost events", None)]
+    assert nothing.passed
+
+
+def test_an_unknown_key_in_the_live_table_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "slo.toml"
+    path.write_text("[live]\nmax_lost = 0\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        SloConfig.load(path)

@@ -211,6 +211,19 @@ def rate_limit_checks(stack: Stack) -> Counter[str]:
     )
 
 
+def http_requests(stats_csv: Path) -> tuple[dict[str, str], int, int]:
+    """locust's total row, the HTTP requests in it, and the WebSockets opened: the live listeners'
+    deliveries ("WS comment.created") are in locust's stats but are no request of the service's."""
+    with stats_csv.open() as stats:
+        rows = list(csv.DictReader(stats))
+    total = next(row for row in rows if row["Name"] == "Aggregated")
+    sockets = sum(
+        int(row["Request Count"]) for row in rows if (row["Type"], row["Name"]) == ("WS", "connect")
+    )
+    ws = sum(int(row["Request Count"]) for row in rows if row["Type"] == "WS")
+    return total, int(total["Request Count"]) - ws, sockets
+
+
 def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Stack, tmp_path: Path) -> None:
     before, log_before = served(stack), len(access_log(stack))
     reads_before = {url: reads(url) for url in stack.metrics_urls}
@@ -225,21 +238,22 @@ def test_a_steady_run_fails_nothing_and_every_request_is_counted_once(stack: Sta
 
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-6000:]
     assert "SLO verdict: PASS" in run.stdout
-    with (tmp_path / "steady_stats.csv").open() as stats:
-        total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
-    requests, failures = int(total["Request Count"]), int(total["Failure Count"])
-    assert failures == 0
+    total, requests, sockets = http_requests(tmp_path / "steady_stats.csv")
+    assert int(total["Failure Count"]) == 0
     assert requests > 100  # 10 users for 30 s, one request every ~2 s each, and their setup
     report = json.loads((tmp_path / "steady_slo.json").read_text())
     assert report["passed"] is True
-    assert report["total"]["requests"] == requests
+    assert report["total"]["requests"] == int(total["Request Count"])
     assert (tmp_path / "steady.html").stat().st_size > 0
 
     after = served(stack)
     per_process = {url: after[url] - before[url] for url in after}
     assert sum(per_process.values()) == requests, per_process
     assert all(count > 0 for count in per_process.values()), f"nginx balanced nothing: {per_process}"
-    proxied = access_log(stack)[log_before:]
+    logged = access_log(stack)[log_before:]
+    # The live listeners' sockets are one line each (101), written when they close.
+    proxied = [line for line in logged if line["uri"] != "/api/live"]
+    assert len(logged) - len(proxied) == sockets
     assert len(proxied) == requests
     assert [line for line in proxied if "," in str(line["upstream_addr"])] == [], "nginx retried"
     assert all(int(str(line["status"])) < 400 for line in proxied)
@@ -303,6 +317,7 @@ def test_a_distributed_run_counts_every_workers_requests_once(stack: Stack, tmp_
     assert all(worker.returncode == 0 for worker in workers)
     report = json.loads((tmp_path / "distributed_slo.json").read_text())
     assert report["passed"] is True
-    requests = report["total"]["requests"]
+    total, requests, _sockets = http_requests(tmp_path / "distributed_stats.csv")
+    assert report["total"]["requests"] == int(total["Request Count"])
     assert requests > 30
     assert sum(served(stack).values()) - before == requests

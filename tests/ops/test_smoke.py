@@ -1,11 +1,15 @@
 """`smoke` against a real `inkwell serve` and the staging stack: the user journey passes with each step's
-status and latency, whether the internal endpoints are exposed is found by asking the URL (nginx on
-loopback hides them, the service's own port serves the probes and keeps /metrics on its metrics port),
-and a wrong expectation, a Host the service does not allow or a dead URL fails."""
+status and latency, its comment arriving over /api/live too (through nginx's upgrade, as the chart's
+live Ingress passes it); whether the internal endpoints are exposed is found by asking the URL (nginx
+on loopback hides them, the service's own port serves the probes and keeps /metrics on its metrics
+port); and a wrong expectation, a Host the service does not allow, a dead URL or an ingress that does
+not upgrade WebSockets fails, naming the cause."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +26,7 @@ from tests.support.server import CHEAP_ARGON2, ServerProcess, running_server, se
 
 pytestmark = pytest.mark.slow
 
-JOURNEY = ["register", "login", "publish", "read", "comment", "delete", "gone"]
+JOURNEY = ["register", "login", "publish", "read", "comment", "live", "delete", "gone"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,8 @@ def server() -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def ingress(server: ServerProcess) -> Iterator[str]:
-    """A stand-in for the chart's Ingress: it routes /api, /docs and /openapi.json, and 404s the rest."""
+    """A stand-in for the chart's API Ingress alone: it routes /api, /docs and /openapi.json, and 404s
+    the rest; like a proxy without WebSocket settings, it drops the hop-by-hop Upgrade and Connection."""
     routed = ("/api", "/docs", "/openapi.json")
 
     class Proxy(BaseHTTPRequestHandler):
@@ -43,9 +48,8 @@ def ingress(server: ServerProcess) -> Iterator[str]:
                 self.send_response(404)
             else:
                 length = int(self.headers.get("Content-Length") or 0)
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
-                }
+                dropped = ("host", "content-length", "upgrade", "connection")
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 upstream = httpx.request(
                     self.command,
                     server.url + self.path,
@@ -86,8 +90,10 @@ def test_the_journey_passes_against_the_service_itself(server: ServerProcess) ->
     assert report["internal"] == "exposed"  # loopback: the service itself, not an ingress
     steps = report["steps"]
     assert [s["name"] for s in steps] == ["/metrics served", "/healthz served", "/readyz served", *JOURNEY]
-    assert [s["status"] for s in steps] == [200, 200, 200, 201, 200, 201, 200, 201, 204, 404]
+    assert [s["status"] for s in steps] == [200, 200, 200, 201, 200, 201, 200, 201, 101, 204, 404]
     assert all(s["ok"] and s["latency_ms"] > 0 for s in steps)
+    live = next(s for s in steps if s["name"] == "live")
+    assert (live["method"], live["path"], live["expected"]) == ("WS", "/api/live", "101")
 
 
 def test_the_table_shows_each_step_with_status_and_latency(server: ServerProcess) -> None:
@@ -102,9 +108,11 @@ def test_the_table_shows_each_step_with_status_and_latency(server: ServerProcess
     assert "/metrics" not in result.stdout
 
 
-def test_through_an_ingress_the_internal_endpoints_are_hidden_and_the_journey_passes(ingress: str) -> None:
+def test_through_an_ingress_without_websockets_only_the_live_step_fails_and_names_the_cause(
+    ingress: str,
+) -> None:
     result = CliRunner().invoke(app, ["-o", "json", "smoke", ingress, "--internal", "hidden"])
-    assert result.exit_code == 0, result.stdout
+    assert result.exit_code == 1, result.stdout
     report = json.loads(result.stdout)
     steps = report["steps"]
     assert [(s["name"], s["status"]) for s in steps[:3]] == [
@@ -113,7 +121,22 @@ def test_through_an_ingress_the_internal_endpoints_are_hidden_and_the_journey_pa
         ("/readyz not published", 404),
     ]
     assert [s["name"] for s in steps[3:]] == JOURNEY
-    assert all(s["ok"] for s in steps)
+    assert [s["name"] for s in steps if not s["ok"]] == ["live"]
+    live = next(s for s in steps if s["name"] == "live")
+    assert live["status"] is None
+    assert "did not upgrade /api/live to a WebSocket (HTTP " in live["detail"]
+    assert "live Ingress" in live["detail"]
+    assert "timeouts" in live["detail"]
+    # The table says so too.
+    table = smoke(ingress, "--internal", "hidden")
+    assert "did not upgrade /api/live" in table.stdout.replace("\n", " ")
+
+
+def test_the_websocket_client_is_imported_only_when_smoke_runs() -> None:
+    # ops.views imports ops.smoke for its report type, and every command loads ops.views.
+    script = "import sys, ops.cli, ops.views, ops.smoke; print('websocket' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
 
 
 def test_expecting_hidden_internal_endpoints_fails_when_they_are_served(server: ServerProcess) -> None:
@@ -168,6 +191,10 @@ def test_the_staging_stacks_loopback_url_is_found_to_be_an_ingress(staging: Stac
         ("/readyz not published", 404, True),
     ]
     assert [s["name"] for s in report["steps"][3:]] == JOURNEY
+    # nginx passes the upgrade on /api/live (the chart's live Ingress): the comment arrived over it.
+    live = next(s for s in report["steps"] if s["name"] == "live")
+    assert (live["status"], live["ok"]) == (101, True), live
+    assert live["latency_ms"] > 0
 
 
 def test_a_service_with_a_metrics_port_serves_the_probes_and_not_metrics(staging: Stack) -> None:
