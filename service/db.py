@@ -322,13 +322,14 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def unit_of_work(
-        self, *, writable: bool, reader: int | None = None, read_after: int = 0
+        self, *, writable: bool, reader: int | None = None, read_after: int = 0, primary: bool = False
     ) -> AsyncIterator[UnitOfWork]:
         """A unit of work. A read-only one runs on the replica when there is one and it has replayed
-        `reader`'s last write and the LSN `read_after`, else on the primary."""
+        `reader`'s last write and the LSN `read_after`, else (or with `primary`) on the primary."""
         sessions, fallback = self._write_sessions if writable else self._read_sessions, None
-        if not writable and self._replica_sessions and await self._on_replica(reader, read_after):
-            sessions, fallback = self._replica_sessions, self._fall_back
+        replica_sessions = None if writable or primary else self._replica_sessions
+        if replica_sessions and await self._on_replica(reader, read_after):
+            sessions, fallback = replica_sessions, self._fall_back
         async with sessions() as session, contextlib.AsyncExitStack() as on_primary:
             uow = UnitOfWork(
                 session,

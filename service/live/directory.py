@@ -28,9 +28,19 @@ class Directory:
         claims = jwt.decode(token, options={"verify_signature": False})
         return user.id, float(claims["exp"])
 
-    async def article_exists(self, slug: str) -> bool:
-        """Whether an anonymous reader may GET the article: an event carries nothing personal."""
-        async with self.database.unit_of_work(writable=False) as uow:
+    async def article_exists(self, slug: str, *, reader: int | None = None) -> bool:
+        """Whether an anonymous reader may GET the article (an event carries nothing personal), read
+        where `reader`'s own writes are seen. A miss on a replica is asked again of the primary: an
+        article published a moment ago may not have been replayed yet, and a socket refused its topic
+        would not ask again, where a REST reader would reload."""
+        if await self._article_found(slug, reader=reader, primary=False):
+            return True
+        return self.database.replica is not None and await self._article_found(
+            slug, reader=reader, primary=True
+        )
+
+    async def _article_found(self, slug: str, *, reader: int | None, primary: bool) -> bool:
+        async with self.database.unit_of_work(writable=False, reader=reader, primary=primary) as uow:
             try:
                 await articles.get(uow=uow, slug=slug, viewer=None)
             except NotFound:

@@ -312,7 +312,9 @@ class Hub:
                 if connection.user_id is None:
                     raise SubscribeError({"token": ["is missing: `me` needs a signed-in user"]})
             elif topic.startswith(ARTICLE) and len(topic) > len(ARTICLE):
-                if not await self.directory.article_exists(topic.removeprefix(ARTICLE)):
+                if not await self.directory.article_exists(
+                    topic.removeprefix(ARTICLE), reader=connection.user_id
+                ):
                     raise SubscribeError({"article": ["not found"]})
             else:
                 raise SubscribeError({"topics": [f"{topic[:100]!r} is not article:<slug> or me"]})

@@ -271,3 +271,22 @@ async def test_with_redis_gone_writes_wait_and_signed_in_readers_read_the_primar
         assert created.status_code == 201, created.text
         listed = await client.get(f"{path}/comments", headers=author.headers)
         assert [comment["body"] for comment in listed.json()["comments"]] == ["hello"]
+
+
+async def test_a_live_subscription_to_an_article_the_replica_has_not_replayed_is_not_refused(
+    replicated: ReplicatedDatabase, replica: StreamingReplica
+) -> None:
+    """A REST reader of a just-published article may see 404 from a lagging replica and reload; a
+    socket refused its topic would not ask again, so the hub's check asks the primary after a miss."""
+    async with serving(replica_settings(replicated)) as client:
+        author = await create_user(client)
+        await caught_up(replica, client)
+        await serving_reads(client)
+        replica.pause_replay()
+        article = await create_article(client, author)
+        assert (await client.get(f"/api/articles/{article['slug']}")).status_code == 404  # lagging
+        directory = client.app.state.live.directory  # type: ignore[attr-defined]
+        assert await directory.article_exists(article["slug"])  # an anonymous socket's subscribe
+        author_id, _expires = await directory.signed_in(author.token)
+        assert await directory.article_exists(article["slug"], reader=author_id)  # the author's
+        assert not await directory.article_exists("no-such-article")
