@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,9 @@ CLOCK_MARGIN_SECONDS = 1.0
 # balancer stops sending them there, and a tight loop of reconnects would be all the listener does.
 # (Cooperative: gevent's monkey-patching makes time.sleep yield.)
 RECONNECT_PAUSE_SECONDS = 0.2
+# ... doubled, with jitter, for each close in a row that no frame came between (a socket refused over
+# the per-IP limit, 4429, or a pod that keeps refusing), up to this; the first frame resets it.
+RECONNECT_PAUSE_MAX_SECONDS = 10.0
 REQUEST_TYPE = "WS"  # locust's "method" column: the groups are "WS comment.created", "WS connect"
 
 # What a delivery is reported with: (name, response time in ms, length, exception or None).
@@ -279,6 +283,7 @@ class Listener:
         self.reconnects = 0
         self.resyncs = 0
         self.refetch: list[str] = []  # topics a resync asked the user to re-fetch over REST
+        self.pause = RECONNECT_PAUSE_SECONDS
 
     def connect(self) -> bool:
         """Opens the socket and subscribes (with `since` after a first event); reported as
@@ -334,16 +339,21 @@ class Listener:
                 continue
             except (OSError, websocket.WebSocketException) as error:
                 logger.info("live socket closed (%s): reconnecting", error)
-                self.drop()
-                time.sleep(RECONNECT_PAUSE_SECONDS)
+                self.back_off()
                 continue
             if not frame:  # a close frame: the server asked us to reconnect (1012, 1013, 4409)
                 logger.info("live socket closed by the server: reconnecting")
-                self.drop()
-                time.sleep(RECONNECT_PAUSE_SECONDS)
+                self.back_off()
                 continue
+            self.pause = RECONNECT_PAUSE_SECONDS
             self.handle(frame, time.time())
         return True
+
+    def back_off(self) -> None:
+        """Drops the socket and waits before the next connect, longer after each close in a row."""
+        self.drop()
+        time.sleep(self.pause * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not a secret
+        self.pause = min(self.pause * 2, RECONNECT_PAUSE_MAX_SECONDS)
 
     def handle(self, frame: str | bytes, received_at: float) -> None:
         message = json.loads(frame)

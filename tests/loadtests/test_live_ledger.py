@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from loadtests import live
 from loadtests.live import Ledger, Posted, Subscription, count, live_url, sent_at, stamped
 
 
@@ -69,3 +72,19 @@ def test_each_delivery_is_reported_with_its_lag_from_the_stamp_in_its_body() -> 
 def test_the_socket_url_follows_the_hosts_scheme() -> None:
     assert live_url("http://127.0.0.1:8080/") == "ws://127.0.0.1:8080/api/live"
     assert live_url("https://staging.example") == "wss://staging.example/api/live"
+
+
+def test_reconnects_back_off_after_closes_in_a_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A socket refused again and again (over the per-IP limit, 4429) is not retried in a tight loop."""
+    slept: list[float] = []
+    monkeypatch.setattr(live.time, "sleep", slept.append)
+    listener = live.Listener("http://127.0.0.1:1", ["a"])
+    for _ in range(8):
+        listener.back_off()
+    base, most = live.RECONNECT_PAUSE_SECONDS, live.RECONNECT_PAUSE_MAX_SECONDS
+    for attempt, pause in enumerate(slept):
+        wanted = min(base * 2**attempt, most)
+        assert wanted * 0.5 <= pause <= wanted * 1.5, (attempt, pause)
+    assert slept[-1] <= most * 1.5
