@@ -49,6 +49,7 @@ import contextlib
 import json
 import math
 import re
+import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -67,9 +68,9 @@ from websockets.typing import Subprotocol
 
 import launch
 from bench import compare
-from bench.cputime import descendants, snapshot, spent
+from bench.cputime import cores_busy, descendants, snapshot, spent
 from bench.endpoints import sign_in
-from bench.stack import DEFAULT_SAMPLER, INKWELL, ROOT, Stack, affinity, base_env, stack
+from bench.stack import DEFAULT_SAMPLER, INKWELL, ROOT, Stack, affinity, base_env, cpu_set, stack
 
 PROTOCOL = Subprotocol("inkwell.live.v1")
 WAIT = 120.0  # for a socket's handshake or a fan-out's last frame: a bound on failure, never a measure
@@ -257,10 +258,13 @@ Measures = dict[str, float]
 
 
 async def one_run(
-    target: Target, pid: int, levels: Sequence[int], fanouts: int, tag: str
-) -> tuple[Measures, list[str]]:
-    """One fresh server: the warm-up, then each level's RSS per socket and fan-outs."""
+    target: Target, pid: int, levels: Sequence[int], fanouts: int, tag: str, server_cores: set[int]
+) -> tuple[Measures, Measures]:
+    """One fresh server: the warm-up, then each level's RSS per socket and fan-outs. Returns the
+    measures, and beside them, by level, what the client spent and what else took the servers'
+    cores during the fan-outs (shares of their wall time): how far to trust the round."""
     measures: Measures = {}
+    conditions: Measures = {}
     readers = Readers()
     async with httpx.AsyncClient(timeout=WAIT) as client:
         await readers.open(target, WARMUP_SOCKETS)
@@ -269,7 +273,6 @@ async def one_run(
         await readers.close()
         await asyncio.sleep(1)  # the server's side of the closes, before the baseline
         held, rss = 0, rss_bytes(pid)
-        notes = []
         for level in levels:
             await readers.open(target, level - held)
             after = rss_bytes(pid)
@@ -277,13 +280,17 @@ async def one_run(
             held, rss = level, after
             post_lags: list[float] = []
             commit_lags: list[float] = []
-            cpu_ns = client_ns = wall = 0.0
+            cpu_ns = client_ns = wall = busy_ns = elapsed_ns = 0.0
             for n in range(fanouts):
-                before, client_before, started = snapshot(pid), _self_ns(), time.monotonic()
+                cores_before, before = cores_busy(server_cores), snapshot(pid)
+                client_before, started = _self_ns(), time.monotonic()
                 posted, fanout = await readers.fan_out(target, client, f"{tag}-{level}-{n}")
                 wall += time.monotonic() - started
                 client_ns += _self_ns() - client_before
                 cpu_ns += spent(before, snapshot(pid))
+                cores_after = cores_busy(server_cores)
+                busy_ns += cores_after[0] - cores_before[0]
+                elapsed_ns += cores_after[1] - cores_before[1]
                 post_lags += [(arrived - posted) * 1000 for arrived, _ in fanout.arrivals]
                 commit_lags += [(arrived - committed) * 1000 for arrived, committed in fanout.arrivals]
             measures[f"lag-post-p50-{level}"] = percentile(post_lags, 0.5)
@@ -291,13 +298,25 @@ async def one_run(
             measures[f"lag-commit-p50-{level}"] = percentile(commit_lags, 0.5)
             measures[f"lag-commit-p99-{level}"] = percentile(commit_lags, 0.99)
             measures[f"cpu-ms-per-fanout-{level}"] = cpu_ns / fanouts / 1e6
-            notes.append(f"{level}: client busy {client_ns / 1e9 / wall:.0%} of the fan-outs' wall time")
+            conditions[f"client-{level}"] = client_ns / 1e9 / wall
+            conditions[f"others-{level}"] = max(busy_ns - cpu_ns, 0) / elapsed_ns if elapsed_ns else 0.0
         await readers.close()
-    return measures, notes
+    return measures, conditions
 
 
-def variants(bench: Stack) -> dict[str, tuple[list[str], dict[str, str]]]:
-    """Each variant's command line (without the port) and environment."""
+@dataclass(frozen=True)
+class Variant:
+    """A server to start afresh each round: its command line (without the port), its environment,
+    and what it is (`inkwell` or `bare`; a `--same` copy is named `<family>#2`)."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    family: str
+
+
+def variants(bench: Stack, *, same: bool) -> list[Variant]:
+    """Inkwell and the bare app, and with `same` each again: two servers of one commit (A/A)."""
     assert bench.redis is not None
     env = base_env(bench.database_url) | {
         "INKWELL_REDIS_URL": bench.redis.url,
@@ -309,14 +328,17 @@ def variants(bench: Stack) -> dict[str, tuple[list[str], dict[str, str]]]:
     }
     inkwell = env | DEFAULT_SAMPLER | {"OTEL_EXPORTER_OTLP_ENDPOINT": bench.otlp.endpoint}
     bare = [sys.executable, "-m", "bench.serve", "--app", "bench.live:bare_app"]
-    return {
-        "inkwell": ([*INKWELL, "serve", "--host", "127.0.0.1", "--workers", "1"], inkwell),
-        "bare": ([*bare, "--workers", "1"], env),
-    }
+    result = [
+        Variant("inkwell", (*INKWELL, "serve", "--host", "127.0.0.1", "--workers", "1"), inkwell, "inkwell"),
+        Variant("bare", (*bare, "--workers", "1"), env, "bare"),
+    ]
+    if same:
+        result += [Variant(v.name + compare.TWIN, v.argv, v.env, v.family) for v in result]
+    return result
 
 
-def target(name: str, base: str, token: str, slug: str) -> Target:
-    """How the client reaches the server of `name` at `base`."""
+def target(family: str, base: str, token: str, slug: str) -> Target:
+    """How the client reaches a server of `family` (inkwell, bare) at `base`."""
 
     async def comment(client: httpx.AsyncClient, body: str) -> None:
         answer = await client.post(
@@ -330,9 +352,9 @@ def target(name: str, base: str, token: str, slug: str) -> Target:
         (await client.post(f"{base}/broadcast", json={"body": body})).raise_for_status()
 
     ws = base.replace("http://", "ws://")
-    if name == "inkwell":
-        return Target(name, ws + "/api/live", f"article:{slug}", comment)
-    return Target(name, ws + "/live", "article:bare", broadcast)
+    if family == "inkwell":
+        return Target(family, ws + "/api/live", f"article:{slug}", comment)
+    return Target(family, ws + "/live", "article:bare", broadcast)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -342,19 +364,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=6, help="a fresh server per variant in each")
     parser.add_argument("--sockets", default="1000,3000", help="socket counts held, in increasing order")
     parser.add_argument("--fanouts", type=int, default=5, help="comments fanned out at each count")
+    parser.add_argument(
+        "--same", action="store_true", help="run every variant twice: the instrument's own noise (A/A)"
+    )
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.sockets.split(",")]
     with stack(redis=True) as bench, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        commands = variants(bench)
+        servers = variants(bench, same=args.same)
         setup_port = launch.free_port()
         with launch.running(
-            [*commands["inkwell"][0], "--port", str(setup_port)],
+            [*servers[0].argv, "--port", str(setup_port)],
             what="the setup server",
             log=bench.logs / "setup.log",
             ready=launch.listening(setup_port),
-            env=commands["inkwell"][1],
+            env=servers[0].env,
             cwd=ROOT,
         ):
+            # What the rounds need, asked of a server of its own: none of the measured ones answers
+            # anything but the benchmark's sockets and comments.
             api = f"http://127.0.0.1:{setup_port}/api"
             token = sign_in(api, "user001@inkwell.test")
             slug = httpx.get(f"{api}/articles?limit=1", timeout=WAIT).json()["articles"][0]["slug"]
@@ -364,35 +391,39 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"load average at start {compare.load_average()}",
             flush=True,
         )
-        results: dict[str, list[Measures]] = {"inkwell": [], "bare": []}
-        notes: dict[str, list[str]] = {"inkwell": [], "bare": []}
-        cores_seen: set[int] = set()
+        results: dict[str, list[Measures]] = {v.name: [] for v in servers}
+        conditions: dict[str, list[Measures]] = {v.name: [] for v in servers}
+        server_cores, cores_seen = cpu_set(bench.cores.server), set[int]()
+        by_name = {v.name: v for v in servers}
         for round_number in range(args.rounds):
-            for name in compare.rotated(list(commands), round_number):
-                argv_, env = commands[name]
+            for name in compare.rotated(list(by_name), round_number):
+                variant = by_name[name]
                 port = launch.free_port()
                 with launch.running(
-                    [*argv_, "--port", str(port)],
+                    [*variant.argv, "--port", str(port)],
                     what=f"the server of {name}",
                     log=bench.logs / f"{name}-{round_number}.log",
                     ready=launch.listening(port),
-                    env=env,
+                    env=variant.env,
                     cwd=ROOT,
                     cpus=bench.cores.server,
                     stop_timeout=60,
                 ) as process:
                     cores_seen |= affinity(process.pid)
-                    reach = target(name, f"http://127.0.0.1:{port}", token, slug)
-                    measures, said = runner.run(
-                        one_run(reach, process.pid, levels, args.fanouts, f"r{round_number}")
+                    reach = target(variant.family, f"http://127.0.0.1:{port}", token, slug)
+                    measures, seen = runner.run(
+                        one_run(reach, process.pid, levels, args.fanouts, f"r{round_number}", server_cores)
                     )
                 results[name].append(measures)
-                notes[name] += said
-        report(results, notes, bench, cores_seen)
+                conditions[name].append(seen)
+        report(results, conditions, bench, cores_seen)
 
 
 def report(
-    results: dict[str, list[Measures]], notes: dict[str, list[str]], bench: Stack, servers_on: set[int]
+    results: dict[str, list[Measures]],
+    conditions: dict[str, list[Measures]],
+    bench: Stack,
+    servers_on: set[int],
 ) -> None:
     names = list(results["inkwell"][0])
     rows = [("measure", "variant", "median [IQR]")]
@@ -406,12 +437,35 @@ def report(
         "# rss-per-socket: KiB of the server's RSS per socket opened, from the level below; lag: ms, over "
         "every socket of every fan-out; cpu-ms-per-fanout: the server's CPU per fan-out, its POST included"
     )
-    for measure in names:
-        pairs = [i[measure] / b[measure] for i, b in zip(results["inkwell"], results["bare"], strict=True)]
-        print(f"BENCH live-{measure} inkwell/bare ratio={compare.spread(pairs)} rounds={len(pairs)}")
-    for variant, said in notes.items():
-        busiest = max(said, key=lambda note: int(note.rsplit("busy ", 1)[1].split("%")[0]))
-        print(f"# client ({variant}), the busiest round: {busiest}")
+    pairs = [("inkwell", "bare", "")]
+    pairs += [(name, name.removesuffix(compare.TWIN), " (A/A)") for name in results if compare.TWIN in name]
+    worst: dict[str, float] = {}
+    for numerator, denominator, kind in pairs:
+        for measure in names:
+            ratios = [
+                n[measure] / d[measure] for n, d in zip(results[numerator], results[denominator], strict=True)
+            ]
+            print(
+                f"BENCH live-{measure} {numerator}/{denominator}{kind} ratio={compare.spread(ratios)} "
+                f"rounds={len(ratios)}"
+            )
+            if kind:
+                family = next(f for f in ("rss", "cpu", "lag") if measure.startswith(f))
+                worst[family] = max(worst.get(family, 0.0), abs(1 - statistics.median(ratios)))
+    if worst:
+        print(
+            "# A/A: the same server twice differs by at most "
+            + ", ".join(f"{share:.1%} ({family})" for family, share in worst.items())
+            + "; a difference smaller than that says nothing"
+        )
+    for variant, seen in conditions.items():
+        figures = ", ".join(f"{key} {statistics.median(c[key] for c in seen):.0%}" for key in seen[0])
+        print(f"# {variant} during the fan-outs, medians of the rounds: {figures}")
+    print(
+        "# client-N: the client's CPU over the fan-outs' wall time (near 100%, it would be the bottleneck); "
+        "others-N: the servers' cores' time taken by anything but the server (/proc/stat, to the 10 ms tick: rough "
+        "over fan-outs of tens of ms)"
+    )
     placed = "; ".join(f"{name} {sorted(cpus)}" for name, cpus in bench.placement().items())
     print(f"# cores (the kernel's affinity): servers {sorted(servers_on)}; {placed}")
     print(f"# load average at the end {compare.load_average()}; logs in {bench.logs}")
