@@ -30,6 +30,7 @@ bench: ## Ratios measured side by side, by CPU per request and throughput (bench
 	$(RUN) python -m bench.metrics_layer $(BENCH_ARGS)
 	$(RUN) python -m bench.endpoints $(BENCH_ARGS)
 	$(RUN) python -m bench.ops_cli $(BENCH_ARGS)
+	$(RUN) python -m bench.live
 
 .PHONY: bench-scale
 bench-scale: ## Every endpoint on 1M articles against 10k, growth ratios (bench/scale.py; ~20 min, 4 GB of disk)
