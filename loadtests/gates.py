@@ -74,6 +74,9 @@ class SloConfig:
     min_samples: int = 20
     # Groups left out of the total's latency (they have their own limits), not of its failures or rate.
     latency_excludes: tuple[str, ...] = ()
+    # Groups that are frames received, not requests (the live listeners' deliveries): left out of the
+    # total altogether (its requests, rate, failures and latency), judged by their own limits.
+    not_requests: tuple[str, ...] = ()
     # Comments a writer posted that some listener subscribed to the article never got (nor resynced).
     max_lost_events: int | None = None
 
@@ -89,6 +92,7 @@ class SloConfig:
         total = dict(data.get("total", {}))
         min_rps = total.pop("min_rps", None)
         excludes = tuple(str(group) for group in total.pop("latency_excludes", ()))
+        not_requests = tuple(str(group) for group in total.pop("not_requests", ()))
         live = dict(data.get("live", {}))
         if set(live) - {"max_lost_events"}:
             raise ValueError(f"{path} [live]: unknown keys {sorted(set(live) - {'max_lost_events'})}")
@@ -103,6 +107,7 @@ class SloConfig:
             },
             min_samples=int(data.get("min_samples", cls.min_samples)),
             latency_excludes=excludes,
+            not_requests=not_requests,
             max_lost_events=int(max_lost) if max_lost is not None else None,
         )
 
@@ -215,7 +220,8 @@ def evaluate(
         else:
             checks.append(Check(TOTAL, "failure ratio", None, limit, False, "no requests at all"))
     for check in _latency(config, total, config.total):
-        note = f"without {', '.join(config.latency_excludes)}" if config.latency_excludes else ""
+        left_out = (*config.latency_excludes, *config.not_requests)
+        note = f"without {', '.join(left_out)}" if left_out else ""
         checks.append(replace(check, note=check.note or note))
     for observation in sorted(groups, key=lambda o: o.group):
         limits = config.for_group(observation.group)
@@ -235,9 +241,12 @@ def evaluate(
     return Verdict(tuple(checks))
 
 
-def observations(stats: Any, latency_excludes: Iterable[str] = ()) -> tuple[Observation, list[Observation]]:
+def observations(
+    stats: Any, latency_excludes: Iterable[str] = (), not_requests: Iterable[str] = ()
+) -> tuple[Observation, list[Observation]]:
     """The total and each request group ("METHOD name") from locust's RequestStats; the total's
-    percentiles leave out the groups in `latency_excludes`."""
+    percentiles leave out the groups in `latency_excludes`, and the total leaves out the groups in
+    `not_requests` altogether (frames a listener received are no request)."""
 
     def of(group: str, entry: Any) -> Observation:
         return Observation(
@@ -251,7 +260,17 @@ def observations(stats: Any, latency_excludes: Iterable[str] = ()) -> tuple[Obse
 
     groups = {f"{entry.method} {entry.name}": entry for entry in stats.entries.values()}
     total = of(TOTAL, stats.total)
-    excluded = [key for key in latency_excludes if key in groups]
+    frames = [groups[key] for key in not_requests if key in groups]
+    if frames:
+        requests = total.requests - sum(entry.num_requests for entry in frames)
+        total = replace(
+            total,
+            requests=requests,
+            failures=total.failures - sum(entry.num_failures for entry in frames),
+            # One rate over the run for all: the total's, for the requests that remain.
+            rps=total.rps * requests / total.requests if total.requests else 0.0,
+        )
+    excluded = {key for key in (*latency_excludes, *not_requests) if key in groups}
     if excluded:
         histogram: dict[int, int] = {}
         for key, entry in groups.items():

@@ -509,7 +509,7 @@ def judge_now(environment: Any, *, quiet: bool = False) -> tuple[gates.Verdict, 
         max_failure_ratio=_limit(options.gate_max_failure_ratio),
         min_rps=_limit(options.gate_min_rps),
     )
-    total, groups = gates.observations(environment.stats, config.latency_excludes)
+    total, groups = gates.observations(environment.stats, config.latency_excludes, config.not_requests)
     tally = live.LEDGER.tally()
     count = gates.LiveCount(tally.expected, tally.delivered, tally.resynced, tally.lost)
     verdict = gates.evaluate(config, total, groups, count if tally.listeners else None)

@@ -57,7 +57,7 @@ def test_the_shipped_slo_file_loads_with_the_services_slo() -> None:
     # The live listeners: no lost event, and a delivery lag under the service's alert (2.5 s).
     assert config.max_lost_events == 0
     assert config.for_group("WS comment.created").p99_ms == 1000
-    assert "WS comment.created" in config.latency_excludes
+    assert config.not_requests == ("WS comment.created",)  # frames received, not requests
 
 
 def test_an_unknown_key_in_the_slo_file_is_refused(tmp_path: Path) -> None:
@@ -167,6 +167,19 @@ def test_the_totals_latency_leaves_out_the_excluded_groups_but_not_their_request
     assert total.p99_ms == 20  # without registration; with it, 900
     assert observations(stats)[0].p99_ms == 900
     assert {g.group: g.p99_ms for g in groups} == {"GET /api/tags": 20, "POST /api/users": 900}
+
+
+def test_frames_received_are_left_out_of_the_totals_requests_rate_failures_and_latency() -> None:
+    tags = Entry("GET", "/api/tags", {10: 90})
+    frames = Entry("WS", "comment.created", {700: 30}, num_failures=3)
+    total_entry = Entry("", "", {10: 90, 700: 30}, num_failures=3, total_rps=12.0)
+    stats = Stats({("/api/tags", "GET"): tags, ("comment.created", "WS"): frames}, total_entry)
+    total, groups = observations(stats, (), ["WS comment.created"])
+    assert (total.requests, total.failures) == (90, 0)
+    assert total.rps == 9.0  # the total's rate for the 90 requests of 120 events
+    assert total.p99_ms == 10
+    assert {g.group for g in groups} == {"GET /api/tags", "WS comment.created"}  # judged on its own
+    assert observations(stats)[0].requests == 120
 
 
 def test_the_verdict_table_names_each_gate_and_the_outcome(tmp_path: Path) -> None:
