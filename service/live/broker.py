@@ -64,15 +64,20 @@ def _count(events: Sequence[Event]) -> None:
 
 
 class LocalBroker:
-    """One process's bus: the last `retain` events in a ring buffer, ids `<ms>-<seq>` increasing."""
+    """One process's bus: the last `retain` events in a ring buffer, ids `<ms>-<seq>` increasing.
+
+    Its reader is woken by an event of the reader's own loop, set from the publisher's: a test
+    client may run each request on a loop of its own, and an asyncio lock or condition shared with
+    the reader would be bound to whichever loop used it first."""
 
     def __init__(self, *, retain: int) -> None:
         self.events: deque[Event] = deque(maxlen=retain)
-        self._changed = asyncio.Condition()
         self._last = (0, 0)
         # The id of the newest event that has left the buffer: what is after it is all still here.
         self._dropped = (0, 0)
         self._cursor: tuple[int, int] | None = None
+        self._wake: asyncio.Event | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
 
     def _next_id(self) -> str:
         now = int(time.time() * 1000)
@@ -81,23 +86,37 @@ class LocalBroker:
         return f"{self._last[0]}-{self._last[1]}"
 
     async def publish(self, events: Sequence[Event]) -> None:
-        async with self._changed:
-            for event in events:
-                if len(self.events) == self.events.maxlen:
-                    self._dropped = parse_id(self.events[0].id)
-                self.events.append(event.with_id(self._next_id()))
-            self._changed.notify_all()
+        for event in events:
+            if len(self.events) == self.events.maxlen:
+                self._dropped = parse_id(self.events[0].id)
+            self.events.append(event.with_id(self._next_id()))
+        self._notify()
         _count(events)
 
+    def _notify(self) -> None:
+        wake, loop = self._wake, self._reader_loop
+        if wake is None or loop is None or loop.is_closed():
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
     async def follow(self) -> AsyncIterator[list[Event]]:
+        self._wake, self._reader_loop = asyncio.Event(), asyncio.get_running_loop()
         if self._cursor is None:
             self._cursor = self._last
         yield []  # connected: an in-process bus always is
         while True:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self._last > (self._cursor or (0, 0)))
-                cursor = self._cursor
-                batch = [event for event in self.events if parse_id(event.id) > cursor]
+            await self._wake.wait()
+            # Cleared before reading: what is published from here on wakes the next wait.
+            self._wake.clear()
+            cursor = self._cursor
+            batch = [event for event in self.events if parse_id(event.id) > cursor]
             if batch:
                 self._cursor = parse_id(batch[-1].id)
                 yield batch
