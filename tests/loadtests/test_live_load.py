@@ -21,6 +21,7 @@ import pytest
 
 from launch import free_port
 from loadtests.staging import ROOT, Stack, staging_stack
+from tests.loadtests.workers import locust_env, locust_workers
 from tests.support.server import CHEAP_ARGON2
 
 pytestmark = pytest.mark.slow
@@ -36,17 +37,9 @@ def test_listeners_receive_every_comment_the_writers_post_in_a_distributed_run(
     stack: Stack, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_LOADTEST_", "LOCUST_"))}
-    worker_argv = [
-        sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--worker",
-        "--master-host", "127.0.0.1", "--master-port", str(port),
-    ]  # fmt: skip
-    workers = [
-        subprocess.Popen(worker_argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(2)
-    ]
+    env = locust_env()
     results = tmp_path / "live"
-    try:
+    with locust_workers(port, wait=90):
         run = subprocess.run(
             [
                 sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--headless",
@@ -63,11 +56,6 @@ def test_listeners_receive_every_comment_the_writers_post_in_a_distributed_run(
             ],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
-        for worker in workers:
-            worker.wait(timeout=90)
-    finally:
-        for worker in workers:
-            worker.kill()
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-6000:]
     assert "SLO verdict: PASS" in run.stdout
 
@@ -108,7 +96,7 @@ def test_listeners_of_a_draining_process_reconnect_with_since_and_lose_nothing(
     stack: Stack, tmp_path: Path
 ) -> None:
     # Last in this module: it stops one of the two service processes.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_LOADTEST_", "LOCUST_"))}
+    env = locust_env()
     results = tmp_path / "drain"
     run = subprocess.Popen(
         [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dashboards.local import query
 from launch import free_port
 from loadtests.staging import ROOT, Stack, staging_stack
+from tests.loadtests.workers import locust_env, locust_workers
 from tests.support.server import CHEAP_ARGON2
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def access_log(stack: Stack) -> list[dict[str, object]]:
 
 
 def locust(stack: Stack, results: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_LOADTEST_", "LOCUST_"))}
+    env = locust_env()
     return subprocess.run(
         [
             sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--headless",
@@ -304,27 +304,13 @@ def test_a_distributed_run_counts_every_workers_requests_once(stack: Stack, tmp_
     # to a headless master, which runs the shape, judges the gates and writes the reports.
     before = sum(served(stack).values())
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INKWELL_LOADTEST_", "LOCUST_"))}
-    worker_argv = [
-        sys.executable, "-m", "locust", "-f", "loadtests/locustfile.py", "--worker",
-        "--master-host", "127.0.0.1", "--master-port", str(port),
-    ]  # fmt: skip
-    workers = [
-        subprocess.Popen(worker_argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(2)
-    ]
-    try:
+    with locust_workers(port) as workers:
         run = locust(
             stack, tmp_path / "distributed", "--master", "--master-bind-host", "127.0.0.1",
             "--master-bind-port", str(port), "--expect-workers", "2", "--expect-workers-max-wait", "60",
             "--shape", "steady", "-u", "6", "-r", "3", "-t", "15s",
             "--gate-p95-ms", "5000", "--gate-p99-ms", "5000", "--gate-max-failure-ratio", "0", "--gate-min-rps", "1",
         )  # fmt: skip
-        for worker in workers:
-            worker.wait(timeout=60)
-    finally:
-        for worker in workers:
-            worker.kill()
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-6000:]
     assert "SLO verdict: PASS" in run.stdout
     assert all(worker.returncode == 0 for worker in workers)
